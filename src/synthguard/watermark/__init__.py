@@ -1,0 +1,29 @@
+"""Invisible watermarks: keyed payload framing shared by every scheme, and the image/video schemes."""
+
+from __future__ import annotations
+
+from synthguard.watermark.payload import (
+    CODED_BITS,
+    DATA_BITS,
+    FORMAT_VERSION,
+    Payload,
+    ProducerTable,
+    decode,
+    derive_serial,
+    encode,
+    gaussian_p_value,
+    keyed_rng,
+)
+
+__all__ = [
+    "CODED_BITS",
+    "DATA_BITS",
+    "FORMAT_VERSION",
+    "Payload",
+    "ProducerTable",
+    "decode",
+    "derive_serial",
+    "encode",
+    "gaussian_p_value",
+    "keyed_rng",
+]
