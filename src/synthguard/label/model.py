@@ -90,11 +90,13 @@ class AigcLabel:
         out: list[str] = []
         if self.label not in {v.value for v in LabelValue}:
             out.append(f"Label must be 1, 2 or 3, got {self.label!r}")
-        if not self.content_producer:
+        # A platform labeling content it received unlabeled (Label 2 or 3) knows no producer.
+        platform_only = self.label in ("2", "3") and bool(self.content_propagator and self.propagate_id)
+        if not self.content_producer and not platform_only:
             out.append("ContentProducer is empty")
-        if not self.produce_id:
+        if not self.produce_id and not platform_only:
             out.append("ProduceID is empty")
-        elif set(self.produce_id) == {"0"}:
+        if self.produce_id and set(self.produce_id) == {"0"}:
             out.append("ProduceID is all zeros (not unique)")
         for name, value in self.fields().items():
             problem = value_problem(name, value)
