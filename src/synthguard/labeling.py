@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 from synthguard.errors import CorruptInput, LabelInvalid, LabelWriteFailed, SynthguardError
 from synthguard.formats.base import FoundLabel
@@ -56,7 +56,7 @@ def write_checked(media: Media, label: AigcLabel) -> bytes:
     return out
 
 
-class ExistingPolicy(str, Enum):
+class ExistingPolicy(StrEnum):
     """What the producer's write does when the file already carries a label from another producer."""
 
     REFUSE = "refuse"
@@ -90,13 +90,15 @@ def label_media(
     if foreign and existing is ExistingPolicy.REFUSE:
         raise LabelInvalid(
             f"already labeled by producer {foreign[0].content_producer!r}; "
-            "use --replace-existing to relabel your edit of it", path=media.name)
+            "use --replace-existing to relabel your edit of it",
+            path=media.name,
+        )
     if signer is not None:
         label = signed_label(label, Role.PRODUCER, [payload(media)], signer)
     return LabelResult(write_checked(media, label), label, media.format, foreign)
 
 
-class PropagationCase(str, Enum):
+class PropagationCase(StrEnum):
     """The three cases of the Measures Art. 6, and the case where none applies."""
 
     METADATA = "metadata-label"  # Label "1": the file's metadata says AI
@@ -143,8 +145,12 @@ def propagate_media(
         value = LabelValue.POSSIBLY if user_declared else LabelValue.SUSPECTED
         new_label = AigcLabel(value.value, "", "", "", propagator, propagate_id, "")
     else:
-        return PropagationResult(PropagationCase.NONE, None, None,
-                                 ("no metadata label, no declaration, no detected traces: nothing to label",))
+        return PropagationResult(
+            PropagationCase.NONE,
+            None,
+            None,
+            ("no metadata label, no declaration, no detected traces: nothing to label",),
+        )
     problems = new_label.problems()
     if problems:
         raise LabelInvalid("cannot propagate: " + "; ".join(problems), path=media.name)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from synthguard.errors import SynthguardError
@@ -14,7 +14,7 @@ from synthguard.label.security import Role, SignatureCheck, SignatureStatus, Tru
 from synthguard.media import Media
 
 
-class Verdict(str, Enum):
+class Verdict(StrEnum):
     """The overall judgement of a file's metadata labeling."""
 
     COMPLIANT = "compliant"
@@ -78,17 +78,28 @@ def _finding(found: FoundLabel, payload: bytes | None, trust: TrustStore | None)
     if found.label is not None:
         lab = found.label
         if lab.content_producer and code_problem(lab.content_producer):
-            problems.append(f"ContentProducer is not a valid service-provider code: {code_problem(lab.content_producer)}")
+            problems.append(
+                f"ContentProducer is not a valid service-provider code: {code_problem(lab.content_producer)}"
+            )
         if lab.content_propagator and code_problem(lab.content_propagator):
             problems.append(
-                f"ContentPropagator is not a valid service-provider code: {code_problem(lab.content_propagator)}")
+                f"ContentPropagator is not a valid service-provider code: {code_problem(lab.content_propagator)}"
+            )
         chunks = None if payload is None else [payload]
         sigs.append(check(lab, Role.PRODUCER, chunks, trust))
         if lab.reserved_code2 and lab.reserved_code2 != lab.reserved_code1:
             sigs.append(check(lab, Role.PROPAGATOR, chunks, trust))
         elif lab.reserved_code2:
-            sigs.append(SignatureCheck(Role.PROPAGATOR, sigs[0].status, sigs[0].algorithm, sigs[0].key_id,
-                                       sigs[0].binding, "mirrors ReservedCode1 (first write)"))
+            sigs.append(
+                SignatureCheck(
+                    Role.PROPAGATOR,
+                    sigs[0].status,
+                    sigs[0].algorithm,
+                    sigs[0].key_id,
+                    sigs[0].binding,
+                    "mirrors ReservedCode1 (first write)",
+                )
+            )
     return LabelFinding(found, tuple(sigs), tuple(problems))
 
 
@@ -126,8 +137,7 @@ def verify_media(media: Media, trust: TrustStore | None = None) -> Report:
     report = Report(media.name, media.format, media.sniffed.modality.value)
     found = media.carrier.read(media.data)
     needs_payload = any(f.label is not None and (f.label.reserved_code1 or f.label.reserved_code2) for f in found)
-    payload = (b"".join(bytes(c) for c in media.carrier.content_payload(media.data))
-               if needs_payload else None)
+    payload = b"".join(bytes(c) for c in media.carrier.content_payload(media.data)) if needs_payload else None
     report.labels = [_finding(f, payload, trust) for f in found]
     report.verdict, report.reasons = judge(report.labels)
     return report

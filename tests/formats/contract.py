@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -84,8 +85,10 @@ class CarrierContract:
         check: Callable[[bytes], None] = self._survives
 
         @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
-        @given(st.lists(st.tuples(st.integers(0, max(len(data) - 1, 0)), st.integers(0, 255)), max_size=8),
-               st.integers(0, len(data)))
+        @given(
+            st.lists(st.tuples(st.integers(0, max(len(data) - 1, 0)), st.integers(0, 255)), max_size=8),
+            st.integers(0, len(data)),
+        )
         def run(edits: list[tuple[int, int]], cut: int) -> None:
             buf = bytearray(data)
             for pos, value in edits:
@@ -96,9 +99,10 @@ class CarrierContract:
 
     def _survives(self, blob: bytes) -> None:
         label = AigcLabel.first_write("001191440300708461136T1XGW3", "fuzz-1")
-        for op in (lambda: self.carrier.read(blob), lambda: self.carrier.write(blob, label),
-                   lambda: list(self.carrier.content_payload(blob))):
-            try:
+        for op in (
+            lambda: self.carrier.read(blob),
+            lambda: self.carrier.write(blob, label),
+            lambda: list(self.carrier.content_payload(blob)),
+        ):
+            with contextlib.suppress(SynthguardError):
                 op()
-            except SynthguardError:
-                pass

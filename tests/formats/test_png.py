@@ -16,8 +16,12 @@ from tests.formats.contract import CarrierContract
 
 def _png(mode: str = "RGB", size: tuple[int, int] = (64, 48)) -> bytes:
     img = Image.new(mode, size)
-    img.putdata([((x * 7) % 256, (x * 3) % 256, (x * 11) % 256)[: len(mode)] if mode != "L" else x % 256
-                 for x in range(size[0] * size[1])])
+    img.putdata(
+        [
+            ((x * 7) % 256, (x * 3) % 256, (x * 11) % 256)[: len(mode)] if mode != "L" else x % 256
+            for x in range(size[0] * size[1])
+        ]
+    )
     buf = io.BytesIO()
     img.save(buf, "PNG")
     return buf.getvalue()
@@ -50,7 +54,7 @@ def test_write_supersedes_vendor_chunk_and_keeps_other_xmp(label: AigcLabel) -> 
         '<?xpacket begin="" id="W5M0MpCehiHzreSzNTczkc9d"??><x:xmpmeta xmlns:x="adobe:ns:meta/">'
         '<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
         '<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/" dc:format="image/png"/>'
-        "</rdf:RDF></x:xmpmeta><?xpacket end=\"w\"?>"
+        '</rdf:RDF></x:xmpmeta><?xpacket end="w"?>'
     )
     data = _png()
     data = data[:33] + itxt(b"XML:com.adobe.xmp", packet) + make_chunk(b"tEXt", b"AIGC\0{}") + data[33:]

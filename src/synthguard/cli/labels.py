@@ -2,24 +2,35 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+if TYPE_CHECKING:
+    from synthguard.label.keys import SigningKey
+
 from synthguard.cli.common import console, err_console
 from synthguard.cli.walk import Job, plan
-from synthguard.errors import InputError, SynthguardError
+from synthguard.errors import InputError, OutputError, SynthguardError
 
 
 def _progress(total: int) -> object:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                    console=err_console, transient=True, disable=total < 2)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=True,
+        disable=total < 2,
+    )
 
 
-def _load_key(path: Path | None) -> object:
+def _load_key(path: Path | None) -> SigningKey | None:
     if path is None:
         return None
     from synthguard.label.keys import SigningKey
@@ -27,7 +38,7 @@ def _load_key(path: Path | None) -> object:
     return SigningKey.load(path)
 
 
-def _run(jobs: list[Job], work: object, verb: str) -> int:
+def _run(jobs: list[Job], work: Callable[[Job], str], verb: str) -> int:
     """Run work(job) for each job with a progress bar; one line per failure; first failure's exit code."""
     from rich.progress import Progress
 
@@ -38,7 +49,7 @@ def _run(jobs: list[Job], work: object, verb: str) -> int:
         task = bar.add_task(verb, total=len(jobs))
         for job in jobs:
             try:
-                line = work(job)  # type: ignore[operator]
+                line = work(job)
                 if line:
                     console.print(line, markup=False, soft_wrap=True)
             except SynthguardError as exc:
@@ -49,14 +60,31 @@ def _run(jobs: list[Job], work: object, verb: str) -> int:
     return status
 
 
+def _ensure_parent(job: Job) -> None:
+    """Create the output's directory for mirrored trees (jobs whose target is under a -o directory)."""
+    if not job.mirrored:
+        return
+    try:
+        assert job.target is not None
+        job.target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create output directory: {exc.strerror}", path=str(job.target)) from None
+
+
 def label_command(
     files: Annotated[list[Path], typer.Argument(help="Files or directories (walked recursively).")],
     producer: Annotated[str, typer.Option("--producer", help="Your 27-character service-provider code.")],
-    produce_id: Annotated[str | None, typer.Option("--produce-id", help="ProduceID (one file only); generated if absent.")] = None,
+    produce_id: Annotated[
+        str | None, typer.Option("--produce-id", help="ProduceID (one file only); generated if absent.")
+    ] = None,
     sign: Annotated[Path | None, typer.Option("--sign", help="Private key PEM (SM2 or Ed25519) to sign with.")] = None,
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="Output file, or directory for several.")] = None,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Output file, or directory for several.")
+    ] = None,
     in_place: Annotated[bool, typer.Option("--in-place", help="Replace each input (atomically).")] = False,
-    replace_existing: Annotated[bool, typer.Option("--replace-existing", help="Relabel files already labeled by another producer.")] = False,
+    replace_existing: Annotated[
+        bool, typer.Option("--replace-existing", help="Relabel files already labeled by another producer.")
+    ] = False,
 ) -> None:
     """Write the GB 45438 metadata label into files, reading every result back."""
     from synthguard.cli.common import reported
@@ -73,9 +101,9 @@ def label_command(
 
     def work(job: Job) -> str:
         media = Media.open(job.source)
-        result = label_media(media, producer, produce_id, signer=key, existing=policy)  # type: ignore[arg-type]
+        result = label_media(media, producer, produce_id, signer=key, existing=policy)
         assert job.target is not None
-        job.target.parent.mkdir(parents=True, exist_ok=True)
+        _ensure_parent(job)
         write_atomic(job.target, result.data, mode_from=job.source)
         signed = " signed" if key else ""
         return f"labeled{signed} {job.target} ({result.format}) ProduceID={result.label.produce_id}"
@@ -87,8 +115,13 @@ def propagate_command(
     file: Annotated[Path, typer.Argument(help="The received file.")],
     propagator: Annotated[str, typer.Option("--propagator", help="The platform's code (service type 2).")],
     propagate_id: Annotated[str, typer.Option("--propagate-id", help="The platform's number for this content.")],
-    user_declared: Annotated[bool, typer.Option("--user-declared", help="The uploader declared it AI-generated.")] = False,
-    detected: Annotated[bool, typer.Option("--detected", help="The platform detected an explicit label, watermark or other traces.")] = False,
+    user_declared: Annotated[
+        bool, typer.Option("--user-declared", help="The uploader declared it AI-generated.")
+    ] = False,
+    detected: Annotated[
+        bool,
+        typer.Option("--detected", help="The platform detected an explicit label, watermark or other traces."),
+    ] = False,
     sign: Annotated[Path | None, typer.Option("--sign", help="Private key PEM to sign ReservedCode2 with.")] = None,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Output file.")] = None,
     in_place: Annotated[bool, typer.Option("--in-place", help="Replace the input (atomically).")] = False,
@@ -103,8 +136,9 @@ def propagate_command(
         jobs = plan([file], output, in_place)
         key = _load_key(sign)
         media = Media.open(file)
-        result = propagate_media(media, propagator, propagate_id, user_declared=user_declared,
-                                 traces_detected=detected, signer=key)  # type: ignore[arg-type]
+        result = propagate_media(
+            media, propagator, propagate_id, user_declared=user_declared, traces_detected=detected, signer=key
+        )
         for note in result.notes:
             err_console.print(f"note: {note}", markup=False)
         if result.case is PropagationCase.NONE or result.data is None:

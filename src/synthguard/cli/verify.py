@@ -10,7 +10,12 @@ import typer
 
 from synthguard.cli.common import console, err_console, write_stdout
 
-VERDICT_STYLE = {"compliant": "green", "non-compliant": "red", "inconclusive": "yellow", "not-found": "yellow"}
+VERDICT_STYLE = {
+    "compliant": "green",
+    "non-compliant": "red",
+    "inconclusive": "yellow",
+    "not-found": "yellow",
+}
 
 
 def _trust(paths: list[Path]) -> object:
@@ -40,8 +45,11 @@ def _print(report: dict[str, Any]) -> None:
                 console.print(f"    {key}: {fields[key]}", markup=False)
         for sig in lab["signatures"]:
             if sig["status"] != "absent":
-                console.print(f"    {sig['role']} signature: {sig['status']} {sig['algorithm'] or ''} "
-                              f"key {sig['key_id'] or '-'} {sig['detail']}", markup=False)
+                console.print(
+                    f"    {sig['role']} signature: {sig['status']} {sig['algorithm'] or ''} "
+                    f"key {sig['key_id'] or '-'} {sig['detail']}",
+                    markup=False,
+                )
     for reason in report["reasons"]:
         console.print(f"  - {reason}", markup=False)
     for name, value in report.get("checks", {}).items():

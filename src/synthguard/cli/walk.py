@@ -15,6 +15,7 @@ class Job:
 
     source: Path
     target: Path | None
+    mirrored: bool = False
 
 
 def expand(paths: list[Path]) -> Iterator[tuple[Path, Path]]:
@@ -45,5 +46,5 @@ def plan(paths: list[Path], output: Path | None, in_place: bool) -> list[Job]:
     jobs = []
     for src, root in items:
         rel = src.relative_to(root) if src != root else Path(src.name)
-        jobs.append(Job(src, output / rel))
+        jobs.append(Job(src, output / rel, mirrored=True))
     return jobs

@@ -5,14 +5,14 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import ClassVar
 
 from synthguard.errors import CorruptInput
 from synthguard.label.model import AigcLabel, JsonShape, ParsedLabel
 
 
-class Modality(str, Enum):
+class Modality(StrEnum):
     """What kind of content a file holds."""
 
     IMAGE = "image"

@@ -121,13 +121,23 @@ class PngCarrier(Carrier):
                 except XmpError as exc:
                     raise CorruptInput(str(exc)) from None
                 for hit in hits:
-                    found.append(FoundLabel.from_parsed(
-                        hit.parsed, carrier=f"PNG {kind} XML:com.adobe.xmp / {hit.how}",
-                        raw=hit.raw, standard=hit.standard and chunk.type == b"iTXt"))
+                    found.append(
+                        FoundLabel.from_parsed(
+                            hit.parsed,
+                            carrier=f"PNG {kind} XML:com.adobe.xmp / {hit.how}",
+                            raw=hit.raw,
+                            standard=hit.standard and chunk.type == b"iTXt",
+                        )
+                    )
             elif "AIGC" in key.upper():
-                found.append(FoundLabel.from_parsed(
-                    parse_label_json(text), carrier=f"PNG {kind} chunk keyword {key!r} (vendor variant)",
-                    raw=text, standard=False))
+                found.append(
+                    FoundLabel.from_parsed(
+                        parse_label_json(text),
+                        carrier=f"PNG {kind} chunk keyword {key!r} (vendor variant)",
+                        raw=text,
+                        standard=False,
+                    )
+                )
         return found
 
     def write(self, data: bytes, label: AigcLabel) -> bytes:

@@ -20,8 +20,15 @@ XMPKV_NS = "http://ns.adobe.com/xap/1.0/kv/"
 XPACKET_ID = "W5M0MpCehiHzreSzNTczkc9d"
 MAX_PACKET_BYTES = 16 * 1024 * 1024
 
-_FIELD_NAMES = ("Label", "ContentProducer", "ProduceID", "ReservedCode1",
-                "ContentPropagator", "PropagateID", "ReservedCode2")
+_FIELD_NAMES = (
+    "Label",
+    "ContentProducer",
+    "ProduceID",
+    "ReservedCode1",
+    "ContentPropagator",
+    "PropagateID",
+    "ReservedCode2",
+)
 
 
 class XmpError(ValueError):
@@ -47,9 +54,10 @@ def _parse(packet: str) -> Element:
         raise XmpError("XMP packet is too large")
     body = re.sub(r"<\?xpacket.*?\?>", "", packet, flags=re.S)
     try:
-        return SafeET.fromstring(body.strip() or "<x/>", forbid_dtd=True)
+        root: Element = SafeET.fromstring(body.strip() or "<x/>", forbid_dtd=True)
     except (ParseError, DefusedXmlException, ValueError) as exc:
         raise XmpError(f"XMP packet is not well-formed XML: {exc}") from None
+    return root
 
 
 def find_labels(packet: str) -> list[XmpLabel]:
@@ -78,8 +86,14 @@ def find_labels(packet: str) -> list[XmpLabel]:
         for text in ([el.attrib[kv]] if kv in el.attrib else []) + ([el.text or ""] if el.tag == kv else []):
             decoded = _b64_label(text)
             if decoded is not None:
-                found.append(XmpLabel(parse_label_json(decoded), decoded,
-                                      "XMP xmpKV:XmpKvBase64, base64 JSON (vendor variant)", False))
+                found.append(
+                    XmpLabel(
+                        parse_label_json(decoded),
+                        decoded,
+                        "XMP xmpKV:XmpKvBase64, base64 JSON (vendor variant)",
+                        False,
+                    )
+                )
     return found
 
 
@@ -146,7 +160,7 @@ def merge_label(packet: str | None, label: AigcLabel) -> str:
             break
     if close is None:
         raise XmpError("XMP packet has no rdf:RDF element to add the label to")
-    merged = cleaned[: close.start()] + description + "\n" + cleaned[close.start():]
+    merged = cleaned[: close.start()] + description + "\n" + cleaned[close.start() :]
     merged = _shrink_padding(merged, len(packet))
     _parse(merged)
     return merged
@@ -161,4 +175,4 @@ def _shrink_padding(packet: str, old_len: int) -> str:
     pad = m.group(1)
     if grow <= 0 or len(pad) - grow < 1:
         return packet
-    return packet[: m.start(1)] + pad[: len(pad) - grow] + packet[m.start(2):]
+    return packet[: m.start(1)] + pad[: len(pad) - grow] + packet[m.start(2) :]

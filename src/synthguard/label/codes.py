@@ -123,6 +123,4 @@ def code_problem(value: str) -> str | None:
 def require_service_type(code: ProducerCode, wanted: str, role: str) -> None:
     """Raise CodeInvalid when a code's service-type digit is set and differs from the role's."""
     if code.service_type is not None and code.service_type != wanted:
-        raise CodeInvalid(
-            f"{role} code {code.value} has service type {code.service_type!r}; a {role} uses {wanted!r}"
-        )
+        raise CodeInvalid(f"{role} code {code.value} has service type {code.service_type!r}; a {role} uses {wanted!r}")

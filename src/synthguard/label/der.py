@@ -24,12 +24,13 @@ def oid(dotted: str) -> bytes:
     """An OBJECT IDENTIFIER element."""
     parts = [int(p) for p in dotted.split(".")]
     body = bytearray([40 * parts[0] + parts[1]])
-    for value in parts[2:]:
-        chunk = [value & 0x7F]
-        value >>= 7
-        while value:
-            chunk.append(0x80 | (value & 0x7F))
-            value >>= 7
+    for part in parts[2:]:
+        rest = part
+        chunk = [rest & 0x7F]
+        rest >>= 7
+        while rest:
+            chunk.append(0x80 | (rest & 0x7F))
+            rest >>= 7
         body.extend(reversed(chunk))
     return tlv(0x06, bytes(body))
 

@@ -8,7 +8,7 @@ import os
 import re
 import secrets
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
@@ -25,7 +25,7 @@ SM2_G = (
 )
 
 
-class Algorithm(str, Enum):
+class Algorithm(StrEnum):
     """Signature algorithms, with their OIDs and the digest used for content bindings."""
 
     SM2 = "sm2"
@@ -105,7 +105,9 @@ class PublicKey:
         """SubjectPublicKeyInfo PEM."""
         if self.algorithm is Algorithm.ED25519:
             key = Ed25519PublicKey.from_public_bytes(self.raw)
-            return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+            return key.public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            ).decode()
         return _pem("PUBLIC KEY", der.sm2_public_der(self.raw))
 
     @classmethod
@@ -149,8 +151,9 @@ class SigningKey:
 
     @classmethod
     def _ed25519(cls, key: Ed25519PrivateKey) -> SigningKey:
-        secret = key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
-                                   serialization.NoEncryption())
+        secret = key.private_bytes(
+            serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+        )
         pub = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
         return cls(Algorithm.ED25519, secret, PublicKey(Algorithm.ED25519, pub))
 
@@ -166,8 +169,9 @@ class SigningKey:
         """Unencrypted PKCS#8 PEM (protect the file with permissions)."""
         if self.algorithm is Algorithm.ED25519:
             key = Ed25519PrivateKey.from_private_bytes(self.secret)
-            return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                     serialization.NoEncryption()).decode()
+            return key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            ).decode()
         return _pem("PRIVATE KEY", der.sm2_private_der(self.secret, self.public.raw))
 
     @classmethod

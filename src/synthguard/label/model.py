@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field, replace
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from synthguard.errors import LabelInvalid
@@ -30,7 +30,7 @@ _ATTRS: tuple[str, ...] = (
 )
 
 
-class LabelValue(str, Enum):
+class LabelValue(StrEnum):
     """The Label field: 1 AI-generated, 2 possibly AI-generated, 3 suspected AI-generated."""
 
     AI_GENERATED = "1"
@@ -38,7 +38,7 @@ class LabelValue(str, Enum):
     SUSPECTED = "3"
 
 
-class JsonShape(str, Enum):
+class JsonShape(StrEnum):
     """How a label's JSON was laid out where it was found."""
 
     WRAPPED = "wrapped"  # {"AIGC":{...}} (Appendix E)
@@ -69,9 +69,7 @@ class AigcLabel:
     reserved_code2: str = ""
 
     @classmethod
-    def first_write(
-        cls, producer: str, produce_id: str, *, label: str = "1", reserved_code1: str = ""
-    ) -> AigcLabel:
+    def first_write(cls, producer: str, produce_id: str, *, label: str = "1", reserved_code1: str = "") -> AigcLabel:
         """A producer's first label: propagator fields equal the producer fields, validated."""
         made = cls(label, producer, produce_id, reserved_code1, producer, produce_id, reserved_code1)
         return made.validated(strict_codes=True)
@@ -103,8 +101,10 @@ class AigcLabel:
             if problem:
                 out.append(problem)
         if strict_codes:
-            for name, value in (("ContentProducer", self.content_producer),
-                                ("ContentPropagator", self.content_propagator)):
+            for name, value in (
+                ("ContentProducer", self.content_producer),
+                ("ContentPropagator", self.content_propagator),
+            ):
                 if value:
                     cp = code_problem(value)
                     if cp:

@@ -12,8 +12,8 @@ import base64
 import binascii
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
-from enum import Enum
+from dataclasses import dataclass, replace
+from enum import StrEnum
 from typing import Any
 
 from synthguard.errors import KeyError_
@@ -25,14 +25,14 @@ SECURITY_VERSION = "1.0"
 BINDING_TYPE = "ContentHash"
 
 
-class Role(str, Enum):
+class Role(StrEnum):
     """Who signs: the producer (ReservedCode1) or a propagation platform (ReservedCode2)."""
 
     PRODUCER = "producer"
     PROPAGATOR = "propagator"
 
 
-class SignatureStatus(str, Enum):
+class SignatureStatus(StrEnum):
     """Outcome of checking one role's signature."""
 
     VALID_TRUSTED = "valid-trusted"
@@ -55,8 +55,14 @@ class SignatureCheck:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable form."""
-        return {"role": self.role.value, "status": self.status.value, "algorithm": self.algorithm,
-                "key_id": self.key_id, "content_binding": self.binding, "detail": self.detail}
+        return {
+            "role": self.role.value,
+            "status": self.status.value,
+            "algorithm": self.algorithm,
+            "key_id": self.key_id,
+            "content_binding": self.binding,
+            "detail": self.detail,
+        }
 
 
 @dataclass
@@ -79,10 +85,17 @@ class TrustStore:
 def role_fields(label: AigcLabel, role: Role) -> str:
     """The role's three fields serialised as the guide's signed message."""
     if role is Role.PRODUCER:
-        pairs = (("Label", label.label), ("ContentProducer", label.content_producer), ("ProduceID", label.produce_id))
+        pairs = (
+            ("Label", label.label),
+            ("ContentProducer", label.content_producer),
+            ("ProduceID", label.produce_id),
+        )
     else:
-        pairs = (("Label", label.label), ("ContentPropagator", label.content_propagator),
-                 ("PropagateID", label.propagate_id))
+        pairs = (
+            ("Label", label.label),
+            ("ContentPropagator", label.content_propagator),
+            ("PropagateID", label.propagate_id),
+        )
     return ",".join(f"{json.dumps(k)}:{json.dumps(v)}" for k, v in pairs)
 
 
@@ -99,13 +112,18 @@ def _compact(obj: object) -> str:
 
 
 def _message(label: AigcLabel, role: Role, bindings: list[dict[str, str]]) -> bytes:
-    return f"{role_fields(label, role)},\"Bindings\":{_compact(bindings)}".encode()
+    return f'{role_fields(label, role)},"Bindings":{_compact(bindings)}'.encode()
 
 
 def sign(label: AigcLabel, role: Role, payload: Iterable[bytes], key: SigningKey) -> str:
     """The SecurityData JSON string to put in the role's reserved code."""
-    bindings = [{"Type": BINDING_TYPE, "AlgID": key.algorithm.digest_oid,
-                 "Value": content_digest(payload, key.algorithm.digest_oid)}]
+    bindings = [
+        {
+            "Type": BINDING_TYPE,
+            "AlgID": key.algorithm.digest_oid,
+            "Value": content_digest(payload, key.algorithm.digest_oid),
+        }
+    ]
     message = _message(label, role, bindings)
     entry = {
         "Type": "DS",
@@ -123,11 +141,25 @@ def signed_label(label: AigcLabel, role: Role, payload: Iterable[bytes], key: Si
     if role is Role.PRODUCER:
         data = sign(label, role, payload, key)
         mirror = label.content_propagator == label.content_producer and label.propagate_id == label.produce_id
-        return AigcLabel(label.label, label.content_producer, label.produce_id, data,
-                         label.content_propagator, label.propagate_id, data if mirror else label.reserved_code2)
+        return AigcLabel(
+            label.label,
+            label.content_producer,
+            label.produce_id,
+            data,
+            label.content_propagator,
+            label.propagate_id,
+            data if mirror else label.reserved_code2,
+        )
     data = sign(label, role, payload, key)
-    return AigcLabel(label.label, label.content_producer, label.produce_id, label.reserved_code1,
-                     label.content_propagator, label.propagate_id, data)
+    return AigcLabel(
+        label.label,
+        label.content_producer,
+        label.produce_id,
+        label.reserved_code1,
+        label.content_propagator,
+        label.propagate_id,
+        data,
+    )
 
 
 def _parse(code: str) -> dict[str, Any] | None:
@@ -159,28 +191,35 @@ def check(label: AigcLabel, role: Role, payload: Iterable[bytes] | None, trust: 
         signature = bytes.fromhex(str(entry.get("Signature")))
     except (KeyError_, ValueError):
         return SignatureCheck(role, SignatureStatus.INVALID, detail="malformed key or signature")
-    base = {"role": role, "algorithm": alg.value, "key_id": key.key_id}
+    base = SignatureCheck(role, SignatureStatus.INVALID, alg.value, key.key_id)
     message = _message(label, role, bindings)
     tbs = entry.get("TBSData")
     if tbs is not None:
         try:
             if base64.b64decode(str(tbs), validate=True) != message:
-                return SignatureCheck(**base, status=SignatureStatus.INVALID,
-                                      detail="label fields differ from the signed data (label tampered)")
+                return replace(
+                    base,
+                    status=SignatureStatus.INVALID,
+                    detail="label fields differ from the signed data (label tampered)",
+                )
         except (binascii.Error, ValueError):
-            return SignatureCheck(**base, status=SignatureStatus.INVALID, detail="TBSData is not base64")
+            return replace(base, status=SignatureStatus.INVALID, detail="TBSData is not base64")
     if not key.verify(message, signature):
-        return SignatureCheck(**base, status=SignatureStatus.INVALID, detail="signature does not verify")
+        return replace(base, status=SignatureStatus.INVALID, detail="signature does not verify")
     binding_ok: bool | None = None
     if payload is not None:
         binding_ok = _bindings_match(bindings, payload)
         if not binding_ok:
-            return SignatureCheck(**base, status=SignatureStatus.INVALID, binding=False,
-                                  detail="content does not match the signed content hash (content changed)")
+            return replace(
+                base,
+                status=SignatureStatus.INVALID,
+                binding=False,
+                detail="content does not match the signed content hash (content changed)",
+            )
     trusted = trust is not None and trust.trusts(key)
     status = SignatureStatus.VALID_TRUSTED if trusted else SignatureStatus.VALID_UNKNOWN_KEY
     detail = "" if trusted else "signature valid, but the key is not pinned as trusted (integrity only)"
-    return SignatureCheck(**base, status=status, binding=binding_ok, detail=detail)
+    return replace(base, status=status, binding=binding_ok, detail=detail)
 
 
 def _bindings_match(bindings: list[Any], payload: Iterable[bytes]) -> bool:
