@@ -41,9 +41,9 @@ def demo_command(
     console.print(f"Demo in {out}/ — producer {DEMO_PRODUCER}, SM2 key {key.public.key_id}\n", markup=False)
 
     table = Table(title="GB 45438 metadata labels: written, read back, verified")
-    for col in ("file", "format", "verdict", "signature"):
-        table.add_column(col, no_wrap=True)
-    table.add_column("carrier", no_wrap=True, overflow="ellipsis", max_width=60)
+    for col, width in (("file", 16), ("format", 10), ("verdict", 13), ("signature", 13)):
+        table.add_column(col, no_wrap=True, min_width=width)
+    table.add_column("carrier", no_wrap=True, overflow="ellipsis", max_width=48)
     failures = 0
     for kind in MAKERS:
         try:

@@ -307,9 +307,9 @@ def serialise_iloc(iloc: Iloc) -> bytes:
 def shift_iloc(iloc: Iloc, threshold: int, delta: int) -> None:
     """Move every file-offset extent (construction method 0, this file) at or after threshold by delta."""
     for item in iloc.items:
-        if item.method != 0 or item.ref_index != 0 or not delta:
+        if item.method != 0 or item.ref_index != 0 or not delta or not item.extents:
             continue
-        absolute = [item.base + off for _, off, _ in item.extents] or [item.base]
+        absolute = [item.base + off for _, off, _ in item.extents]
         moved = [a + delta if a >= threshold else a for a in absolute]
         if all(a >= threshold for a in absolute):
             item.base += delta
