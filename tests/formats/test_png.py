@@ -93,3 +93,15 @@ def test_real_labeled_png_matches_ground_truth(name: str) -> None:
     assert found[0].label is not None
     assert found[0].label.fields() == truth
     assert found[0].shape in (JsonShape.INNER, JsonShape.WRAPPED)
+
+
+def test_exif_user_comment_variant_read_and_superseded(label: AigcLabel) -> None:
+    from tests.formats.test_exif import VENDOR_JSON, encode, exif_blob, frames, metadata, pixels
+
+    data = encode(pixels("RGB"), "PNG", exif=exif_blob(comment=VENDOR_JSON))
+    (found,) = PngCarrier().read(data)
+    assert not found.standard and found.carrier.startswith("PNG eXIf chunk EXIF UserComment")
+    out = PngCarrier().write(data, label)
+    assert [f.label for f in PngCarrier().read(out)] == [label]
+    assert metadata(out)[1][0x010F] == "SynthguardCam"
+    assert frames(out) == frames(data)

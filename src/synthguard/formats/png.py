@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from synthguard.errors import CorruptInput, InputTooLarge
 from synthguard.formats.base import Carrier, FoundLabel, Modality, Sniffed, need
+from synthguard.formats.exif import lenient_texts, supersede, variant_labels
 from synthguard.formats.xmp import XmpError, find_labels, merge_label
 from synthguard.label.model import AigcLabel, parse_label_json
 
@@ -108,9 +109,11 @@ class PngCarrier(Carrier):
         return Sniffed("png", Modality.IMAGE, "image/png") if head.startswith(SIGNATURE) else None
 
     def read(self, data: bytes) -> list[FoundLabel]:
-        """XMP TC260 labels plus tEXt/zTXt/iTXt chunks whose keyword names AIGC."""
+        """XMP TC260 labels plus tEXt/zTXt/iTXt chunks whose keyword names AIGC and eXIf text tags."""
         found: list[FoundLabel] = []
         for chunk in chunks(data):
+            if chunk.type == b"eXIf":
+                found.extend(variant_labels(lenient_texts(chunk.data), "PNG eXIf chunk"))
             if chunk.type not in _TEXT_TYPES:
                 continue
             key, text = text_chunk(chunk)
@@ -146,7 +149,12 @@ class PngCarrier(Carrier):
         packet: str | None = None
         xmp_index: int | None = None
         drop: set[int] = set()
+        patched: dict[int, bytes] = {}
         for i, chunk in enumerate(parts):
+            if chunk.type == b"eXIf":
+                texts = lenient_texts(chunk.data)
+                if texts:
+                    patched[i] = make_chunk(b"eXIf", supersede(chunk.data, texts))
             if chunk.type not in _TEXT_TYPES:
                 continue
             key, text = text_chunk(chunk)
@@ -169,7 +177,7 @@ class PngCarrier(Carrier):
             if i == xmp_index:
                 out.append(new)
                 continue
-            out.append(data[chunk.start : chunk.end])
+            out.append(patched.get(i, data[chunk.start : chunk.end]))
             if chunk.type == b"IHDR" and xmp_index is None:
                 out.append(new)
         out.append(data[parts[-1].end :])
