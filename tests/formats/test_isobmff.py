@@ -55,6 +55,7 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
             "title=kept",
         ),
         "comment": _ffmpeg(d / "f.mp4", *both, "-metadata", f"comment={VENDOR}"),
+        "3gp": _ffmpeg(d / "h.3gp", *both, "-f", "3gp"),
         "fragmented": _ffmpeg(d / "g.mp4", *both, "-movflags", "frag_keyframe+empty_moov"),
     }
 
@@ -127,10 +128,16 @@ def _plays_cleanly(data: bytes, tmp_path: Path) -> None:
     assert done.stderr == ""
 
 
-@pytest.mark.parametrize("name", ["mp4", "mp4_faststart", "mov", "m4a", "fragmented"])
+@pytest.mark.parametrize("name", ["mp4", "mp4_faststart", "mov", "m4a", "3gp", "fragmented"])
 def test_ffprobe_reads_our_tag(clips: dict[str, bytes], name: str, label: AigcLabel, tmp_path: Path) -> None:
     tags = _ffprobe_tags(CARRIER.write(clips[name], label), tmp_path)
     assert tags["AIGC"] == label.to_json(JsonShape.WRAPPED)
+
+
+@pytest.mark.parametrize(("name", "fmt"), [("mp4", "mp4"), ("mov", "mov"), ("m4a", "m4a"), ("3gp", "3gp")])
+def test_sniffed_format(clips: dict[str, bytes], name: str, fmt: str) -> None:
+    sniffed = CARRIER.sniff(clips[name][:4096])
+    assert sniffed is not None and sniffed.format == fmt
 
 
 def test_ffmpeg_mdta_reference_is_read_and_replaced(clips: dict[str, bytes], label: AigcLabel, tmp_path: Path) -> None:
