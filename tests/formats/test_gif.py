@@ -80,3 +80,17 @@ def test_exiftool_reads_our_label(label: AigcLabel) -> None:
     assert_exiftool_reads(CARRIER.write(_animated(), label), ".gif", label)
     twice = CARRIER.write(CARRIER.write(encode(pixels("P"), "GIF"), label), label)
     assert_exiftool_reads(twice, ".gif", label)
+
+
+@pytest.mark.shared
+def test_real_photo_as_gif(label: AigcLabel) -> None:
+    from tests.conftest import shared_path
+    from tests.formats.contract import payload_of
+
+    with Image.open(shared_path("images", "matplotlib_logo2.png")) as img:
+        data = encode(img.convert("RGB").quantize(64), "GIF", comment="made from matplotlib_logo2.png")
+    out = CARRIER.write(data, label)
+    assert _decode(out) == _decode(data)
+    assert payload_of(CARRIER, out) == payload_of(CARRIER, data)
+    assert b"made from matplotlib_logo2.png" in out
+    assert [f.label for f in CARRIER.read(out)] == [label]

@@ -126,3 +126,15 @@ def test_bad_strip_offsets_are_corrupt(label: AigcLabel) -> None:
 def test_exiftool_reads_our_label(label: AigcLabel) -> None:
     for data in (_tiff(), encode(pixels("I;16", (9, 9)).convert("I;16B"), "TIFF"), _pages(), _tiff(big_tiff=True)):
         assert_exiftool_reads(CARRIER.write(data, label), ".tif", label)
+
+
+@pytest.mark.shared
+def test_real_photo_as_deflate_tiff(label: AigcLabel) -> None:
+    from tests.conftest import shared_path
+
+    with Image.open(shared_path("images", "skimage_camera.png")) as img:
+        data = encode(img, "TIFF", compression="tiff_adobe_deflate", icc_profile=icc())
+    out = CARRIER.write(data, label)
+    assert frames(out) == frames(data)
+    assert payload_of(CARRIER, out) == payload_of(CARRIER, data)
+    assert [f.label for f in CARRIER.read(out)] == [label]
