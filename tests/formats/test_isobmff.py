@@ -224,3 +224,31 @@ def test_deep_nesting_is_corrupt_not_recursion() -> None:
     data = make_box(b"ftyp", b"isom\0\0\0\0isom") + make_box(b"moov", inner)
     with pytest.raises(CorruptInput):
         CARRIER.read(data)
+
+
+@pytest.mark.parametrize("name", ["mp4", "mdta_ref"])
+def test_mutagen_freeform_variant_is_read_and_superseded(
+    clips: dict[str, bytes], name: str, label: AigcLabel, tmp_path: Path
+) -> None:
+    mp4 = pytest.importorskip("mutagen.mp4")
+    path = tmp_path / "m.mp4"
+    path.write_bytes(clips[name])
+    tagged = mp4.MP4(str(path))
+    if tagged.tags is None:
+        tagged.add_tags()
+    tagged.tags["----:com.apple.iTunes:AIGC"] = [VENDOR.encode()]
+    tagged.save()
+    data = path.read_bytes()
+    variants = [f for f in CARRIER.read(data) if not f.standard]
+    assert len(variants) == 1 and "AIGC" in variants[0].carrier
+    assert variants[0].label is not None and variants[0].label.produce_id == "vendor-7"
+    out = CARRIER.write(data, label)
+    assert [(f.label, f.standard) for f in CARRIER.read(out)] == [(label, True)]
+    assert decode(out) == decode(data)
+
+
+def test_quicktime_text_atom_variant(label: AigcLabel, tmp_path: Path) -> None:
+    data = _ffmpeg(tmp_path / "q.mov", *_VIDEO, *_H264, "-metadata", f"comment={VENDOR}")
+    found = CARRIER.read(data)
+    assert found and all(not f.standard and "text atom" in f.carrier for f in found)
+    assert [(f.label, f.standard) for f in CARRIER.read(CARRIER.write(data, label))] == [(label, True)]

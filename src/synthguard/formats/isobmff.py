@@ -299,31 +299,43 @@ def _metas(moov: Node) -> Iterator[tuple[str, Node, bool]]:
         yield "moov/meta", meta, False
 
 
+def _classify(item: Item, keys: list[tuple[bytes, str]] | None) -> tuple[str, bool] | None:
+    """(name, is the AIGC mdta key) for an item that carries a label, else None."""
+    idx = int.from_bytes(item.type, "big")
+    if keys is not None and 1 <= idx <= len(keys):
+        namespace, name = keys[idx - 1]
+        return (name, name == KEY and namespace == MDTA) if "AIGC" in name.upper() else None
+    value = item.value()
+    if value is None:
+        return None
+    name = item.freeform_name() if item.type == b"----" else item.type.decode("latin-1")
+    return (name, False) if "AIGC" in name.upper() or _looks_like_label(value) else None
+
+
+def _keys_of(meta: Node) -> list[tuple[bytes, str]] | None:
+    """The mdta keys of a meta box, or None when it is not an mdta meta."""
+    if handler(meta) != MDTA:
+        return None
+    keys_box = meta.kid(b"keys")
+    return parse_keys(keys_box.body) if keys_box is not None else []
+
+
 def _hits(moov: Node) -> list[_Hit]:
     out: list[_Hit] = []
     for path, meta, standard_place in _metas(moov):
         ilst = meta.kid(b"ilst")
         if ilst is None:
             continue
-        items = parse_ilst(ilst.body)
-        if handler(meta) == MDTA:
-            keys_box = meta.kid(b"keys")
-            keys = parse_keys(keys_box.body) if keys_box is not None else []
-            for item in items:
-                idx = int.from_bytes(item.type, "big")
-                name = keys[idx - 1][1] if 1 <= idx <= len(keys) else ""
-                value = item.value()
-                if value is None or "AIGC" not in name.upper():
-                    continue
-                standard = standard_place and name == KEY and keys[idx - 1][0] == MDTA
-                where = f"{path} mdta key {name!r}" + ("" if standard else " (vendor variant)")
-                out.append(_Hit(where, value, standard))
-            continue
-        for item in items:
-            value = item.value()
-            name = item.freeform_name() if item.type == b"----" else item.type.decode("latin-1")
-            if value is not None and ("AIGC" in name.upper() or _looks_like_label(value)):
-                out.append(_Hit(f"{path} ilst item {name!r} (vendor variant)", value, False))
+        keys = _keys_of(meta)
+        for item in parse_ilst(ilst.body):
+            found = _classify(item, keys)
+            if found is None:
+                continue
+            name, is_key = found
+            standard = standard_place and is_key
+            kind = "mdta key" if is_key or (keys is not None and item.type[:1] == b"\0") else "ilst item"
+            where = f"{path} {kind} {name!r}" + ("" if standard else " (vendor variant)")
+            out.append(_Hit(where, item.value() or "", standard))
     for udta in moov.kids(b"udta"):
         for atom in udta.children or []:
             if atom.children is None and atom.type[:1] == b"\xa9":
@@ -359,26 +371,16 @@ def _set_label(moov: Node, label_json: str) -> None:
         ilst = meta.kid(b"ilst")
         if ilst is None:
             continue
-        mdta = handler(meta) == MDTA
-        keys_box = meta.kid(b"keys")
-        keys = parse_keys(keys_box.body) if mdta and keys_box is not None else []
+        keys = _keys_of(meta)
         kept: list[bytes] = []
         for item in parse_ilst(ilst.body):
-            value = item.value()
-            if mdta:
-                idx = int.from_bytes(item.type, "big")
-                name = keys[idx - 1][1] if 1 <= idx <= len(keys) else ""
-                if meta is target and name == KEY and not placed:
-                    kept.append(make_box(item.type, data_atom(label_json)))
-                    placed = True
-                    continue
-                if "AIGC" in name.upper():
-                    continue  # superseded by the single standard label
-            else:
-                name = item.freeform_name() if item.type == b"----" else ""
-                if value is not None and ("AIGC" in name.upper() or _looks_like_label(value)):
-                    continue
-            kept.append(item.raw)
+            found = _classify(item, keys)
+            if found is not None and found[1] and meta is target and not placed:
+                kept.append(make_box(item.type, data_atom(label_json)))
+                placed = True
+            elif found is None:
+                kept.append(item.raw)
+            # else: superseded by the single standard label
         ilst.body = b"".join(kept)
     if not placed:
         keys_box = target.kid(b"keys")
