@@ -166,3 +166,11 @@ def test_unclosed_front_matter_is_corrupt(label: AigcLabel) -> None:
 def test_toml_front_matter_is_refused(label: AigcLabel) -> None:
     with pytest.raises(UnsupportedFormat):
         CARRIER.write(b"+++\ntitle = 'x'\n+++\nbody\n", label)
+
+
+def test_long_whitespace_runs_do_not_stall_the_parser(label: AigcLabel) -> None:
+    spaces = " " * 200_000
+    src = f"---\nkey{spaces}\nk: a{spaces}b\nAIGC:\n    Label: {spaces}\n---\nbody\n".encode()
+    (found,) = CARRIER.read(src)
+    assert found.label is None or found.label.label == ""
+    assert [f.label for f in CARRIER.read(CARRIER.write(src, label))] == [label]

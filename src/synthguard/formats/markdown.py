@@ -18,10 +18,13 @@ WRITE_INDENT = "    "  # what Coze writes; an existing block keeps its own inden
 _BOM = "\ufeff"
 _FENCE = re.compile(r"---[ \t]*(\r\n|\n|\r)")
 _CLOSE = re.compile(r"---[ \t]*")
+# Written so that no part can backtrack over another (long whitespace runs would make it quadratic).
 _KEY = re.compile(
-    r"""(?P<key>"(?:[^"\\]|\\.)*"|'(?:[^']|'')*'|[^\s#'"?:\-{}\[\],&*!|>%@`][^:#]*?|-[^\s:][^:]*?)"""
-    r"""[ \t]*:(?:[ \t]+(?P<value>.*?))?[ \t]*(\r\n|\n|\r)?\Z"""
+    r"""(?P<key>"(?:[^"\\]|\\.)*"|'(?:[^']|'')*'"""
+    r"""|(?:[^\s#'"?:\-{}\[\],&*!|>%@`]|-[^\s:])(?:[^:#\s]|[ \t]+(?=[^:#\s]))*)"""
+    r"""[ \t]*:(?:[ \t]+(?P<value>.*))?\Z"""
 )
+_NEWLINE = re.compile(r"\r\n|\n|\r")
 _NULLS = {"", "~", "null", "Null", "NULL"}
 _BOOLS = {"true", "True", "TRUE", "false", "False", "FALSE"}
 _NUMBER = re.compile(
@@ -105,7 +108,7 @@ def front_matter(text: str) -> FrontMatter | None:
 
 def _next_newline(text: str, pos: int) -> int:
     """Index just past the line starting at pos (its terminator included)."""
-    m = re.compile(r"\r\n|\n|\r").search(text, pos)
+    m = _NEWLINE.search(text, pos)
     return m.end() if m else len(text)
 
 
@@ -124,10 +127,10 @@ def entries(lines: list[str]) -> list[Entry]:
         if current is not None:
             out.append(Entry(current[0], current[1], _trim(lines, current[1], i), current[2]))
             current = None
-        m = _KEY.match(line)
+        m = _KEY.match(line.rstrip("\r\n"))
         if m is None:
             continue
-        value = m.group("value") or ""
+        value = (m.group("value") or "").rstrip(" \t")
         current = (_unquote_key(m.group("key")), i, value)
         if value[:1] in {'"', "'"} and not _closes_quote(value, value[0], first=True):
             open_quote = value[0]
@@ -259,16 +262,14 @@ def parse_block(lines: list[str]) -> ParsedLabel:
             indent = _indent(line)
         if _indent(line) != indent:
             return ParsedLabel(None, JsonShape.YAML, ("AIGC mapping has nested or multi-line values",))
-        m = _KEY.match(line[indent:])
+        m = _KEY.match(line[indent:].rstrip("\r\n"))
         if m is None:
-            return ParsedLabel(
-                None, JsonShape.YAML, (f"AIGC mapping line is not `key: value`: {stripped[:40]!r}",)
-            )
+            return ParsedLabel(None, JsonShape.YAML, (f"AIGC mapping line is not `key: value`: {stripped[:40]!r}",))
         key = _unquote_key(m.group("key"))
         if key in values:
             problems.append(f"{key} appears twice")
         try:
-            value, problem = scalar(m.group("value") or "")
+            value, problem = scalar((m.group("value") or "").rstrip(" \t"))
         except _Unsupported as exc:
             return ParsedLabel(None, JsonShape.YAML, (f"{key}: {exc}",))
         if problem:

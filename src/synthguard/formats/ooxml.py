@@ -342,7 +342,7 @@ def merge_custom(old: str | None, label: AigcLabel) -> str:
     before = [(n, v) for n, v, _t in _properties(root) if not _aigc_name(n)]
     prefix = _prefix(old, "Properties")
     p = f"{prefix}:" if prefix else ""
-    prop_re = re.compile(rf"\s*<{re.escape(p)}property\b[^>]*?(?:/>|>.*?</{re.escape(p)}property\s*>)", re.S)
+    prop_re = re.compile(rf"<{re.escape(p)}property\b[^>]*?(?:/>|>.*?</{re.escape(p)}property\s*>)", re.S)
     kept: list[str] = []
     pids: list[int] = []
 

@@ -19,6 +19,7 @@ MAX_FILE = 512 * 1024 * 1024
 MAX_STREAM = 128 * 1024 * 1024  # one decoded stream
 MAX_PAYLOAD = 1024 * 1024 * 1024  # all decoded streams of a file together
 MAX_FORM_DEPTH = 12
+MAX_OTHER_FILTER = 64 * 1024
 INFO_KEY = "/AIGC"
 INFO_SHAPE = JsonShape.WRAPPED  # as the one Info /AIGC seen in the wild (methol/aigc-checker) stores it
 # qpdf surfaces hostile-input failures through several Python exception types; all mean "corrupt".
@@ -79,9 +80,12 @@ def stream_data(stream: pikepdf.Stream, *, decode_any: bool = False) -> bytes:
         if d.unconsumed_tail:
             raise InputTooLarge(f"PDF stream inflates past {MAX_STREAM} bytes")
         return out
-    if decode_any and len(raw) <= 1024 * 1024:
-        return bytes(stream.read_bytes())
-    return bytes(raw)
+    if not decode_any:
+        return bytes(raw)
+    # other filters (LZW, ASCII85, RunLength...) go through qpdf unbounded, so only for small streams
+    if len(raw) > MAX_OTHER_FILTER:
+        raise UnsupportedFormat(f"PDF metadata stream with filters {filters} is too large to decode safely")
+    return bytes(stream.read_bytes())
 
 
 def _xmp_text(pdf: pikepdf.Pdf) -> str | None:
