@@ -146,3 +146,23 @@ def test_real_photo_payload_and_pixels_unchanged(label: AigcLabel) -> None:
     assert payload_of(CARRIER, out) == payload_of(CARRIER, data)
     assert frames(out) == frames(data)
     assert [f.label for f in CARRIER.read(out)] == [label]
+
+
+def test_extended_xmp_label_is_read_but_not_rewritten(label: AigcLabel) -> None:
+    from synthguard.errors import UnsupportedFormat
+    from synthguard.formats.jpeg import EXT_SIG
+
+    packet = packet_with(f"xmlns:TC260=\"http://www.tc260.org.cn/ns/AIGC/1.0/\" TC260:AIGC='{VENDOR_JSON}'")
+    raw = packet.encode()
+    half = len(raw) // 2
+    segs = b""
+    for offset, piece in ((0, raw[:half]), (half, raw[half:])):
+        body = EXT_SIG + b"0" * 32 + struct.pack(">II", len(raw), offset) + piece
+        segs += b"\xff\xe1" + struct.pack(">H", len(body) + 2) + body
+    base = _jpeg()
+    data = base[:2] + segs + base[2:]
+    (found,) = CARRIER.read(data)
+    assert not found.standard and found.carrier.startswith("JPEG Extended XMP")
+    assert found.label is not None and found.label.produce_id == "v-1"
+    with pytest.raises(UnsupportedFormat, match="Extended XMP"):
+        CARRIER.write(data, label)

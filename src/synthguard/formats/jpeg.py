@@ -128,6 +128,13 @@ def _extended_packet(data: bytes, segs: list[Segment]) -> str | None:
     return None
 
 
+def _lenient_hits(packet: str) -> list[XmpLabel]:
+    try:
+        return find_labels(packet)
+    except XmpError:
+        return []
+
+
 def _is_label_text(text: str) -> bool:
     return "AIGC" in text and "{" in text
 
@@ -177,11 +184,7 @@ class JpegCarrier(Carrier):
                     )
         extended = _extended_packet(data, segs)
         if extended is not None:
-            try:
-                hits = find_labels(extended)
-            except XmpError:
-                hits = []
-            for hit in hits:
+            for hit in _lenient_hits(extended):
                 found.append(
                     FoundLabel.from_parsed(
                         hit.parsed, carrier=f"JPEG Extended XMP / {hit.how}", raw=hit.raw, standard=False
@@ -211,7 +214,7 @@ class JpegCarrier(Carrier):
             elif seg.marker == COM and _is_label_text(body.decode("utf-8", "replace")):
                 drop.add(i)
         extended = _extended_packet(data, segs)
-        if extended is not None and "tc260" in extended.lower():
+        if extended is not None and _lenient_hits(extended):
             raise UnsupportedFormat("this JPEG has an AIGC label in Extended XMP, which is read-only here")
         try:
             merged = merge_label(packet, label).encode("utf-8")
