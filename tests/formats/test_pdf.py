@@ -194,3 +194,17 @@ def test_exiftool_reads_xmp_and_info(tmp_path: Path, label: AigcLabel) -> None:
     assert tags["XMP-TC260:AIGC"] == label.to_json(JsonShape.INNER)
     assert tags["PDF:AIGC"] == label.to_json(JsonShape.WRAPPED)
     assert tags["XMP-dc:Title"] == "Kept title"
+
+
+@pytest.mark.shared
+@pytest.mark.skipif(shutil.which("exiftool") is None, reason="exiftool is not installed")
+def test_exiftool_reads_the_relabelled_methol_sample(tmp_path: Path, label: AigcLabel) -> None:
+    path = tmp_path / "methol.pdf"
+    path.write_bytes(CARRIER.write(shared_path("aigc-labeled", "methol_sample.pdf").read_bytes(), label))
+    config = REPO / "tests" / "fixtures" / "exiftool-tc260.config"
+    run = subprocess.run(
+        ["exiftool", "-config", str(config), "-j", "-a", "-G1", str(path)], capture_output=True, check=True, text=True
+    )
+    tags = json.loads(run.stdout)[0]
+    assert tags["PDF:AIGC"] == label.to_json(JsonShape.WRAPPED)
+    assert tags["XMP-TC260:AIGC"] == label.to_json(JsonShape.INNER)
