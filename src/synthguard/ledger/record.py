@@ -48,7 +48,9 @@ def parse_time(value: str | datetime | None) -> datetime:
 
 def format_time(t: datetime) -> str:
     """ISO 8601 UTC with milliseconds and a Z."""
-    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+    if t.utcoffset():
+        t = t.astimezone(UTC)
+    return t.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 def lookup_key(field_name: str, value: str) -> int:

@@ -1,0 +1,1 @@
+"""Storage backends that need a database driver (kept out of the framework-free core)."""
