@@ -208,3 +208,11 @@ def test_exiftool_reads_the_relabelled_methol_sample(tmp_path: Path, label: Aigc
     tags = json.loads(run.stdout)[0]
     assert tags["PDF:AIGC"] == label.to_json(JsonShape.WRAPPED)
     assert tags["XMP-TC260:AIGC"] == label.to_json(JsonShape.INNER)
+
+
+def test_sniff_does_not_claim_text_that_mentions_the_header() -> None:
+    text = b"# Notes\n\nA PDF starts with %PDF-1.7 and ends with %%EOF.\n"
+    assert CARRIER.sniff(text) is None
+    assert registry().detect(text, "notes.md")[0].name == "markdown"  # type: ignore[index]
+    assert CARRIER.sniff(b"\x00\x01junk%PDF-1.4\n") is not None
+    assert CARRIER.sniff(b"junk%PDF-1.4\n", "x.PDF") is not None

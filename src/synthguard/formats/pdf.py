@@ -243,6 +243,14 @@ def _payload(pdf: pikepdf.Pdf) -> list[bytes]:
     return parts
 
 
+def _is_text(prefix: bytes) -> bool:
+    try:
+        prefix.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return b"\0" not in prefix
+
+
 class PdfCarrier(Carrier):
     """Reads Info /AIGC (and vendor keys) and XMP TC260:AIGC; writes both, leaving every content stream as is."""
 
@@ -252,8 +260,14 @@ class PdfCarrier(Carrier):
     priority = 50
 
     def sniff(self, head: bytes, name: str | None = None) -> Sniffed | None:
-        """%PDF- within the first kilobyte."""
-        return Sniffed("pdf", Modality.DOCUMENT, "application/pdf") if b"%PDF-" in head[:1024] else None
+        """%PDF- at the start, or later in the first KiB after binary junk or with a .pdf name."""
+        at = head.find(b"%PDF-", 0, 1024)
+        if at < 0:
+            return None
+        # a text file that merely mentions %PDF- near its start must not be claimed
+        if at > 0 and not (name or "").lower().endswith(".pdf") and _is_text(head[:at]):
+            return None
+        return Sniffed("pdf", Modality.DOCUMENT, "application/pdf")
 
     def read(self, data: bytes) -> list[FoundLabel]:
         """Info keys naming AIGC and XMP TC260 labels; agreeing Info and XMP copies are one finding."""
