@@ -111,3 +111,71 @@ def test_ffprobe_decodes_after_write(tmp_path: Path, label: AigcLabel, index: in
     )
     stream = json.loads(probe.stdout)["streams"][0]
     assert stream["codec_type"] == "audio"
+
+
+@cache
+def _avi(name: str, *args: str) -> bytes:
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("needs ffmpeg to generate AVI samples")
+    out = Path(__import__("tempfile").mkdtemp(prefix="sg-avi-")) / name
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=s=64x48:d=1:r=10",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=d=1:r=16000",
+            *args,
+            str(out),
+        ],
+        check=True,
+    )
+    return out.read_bytes()
+
+
+class TestAviContract(CarrierContract):
+    carrier = RiffCarrier()
+    format_name = "avi"
+
+    def samples(self) -> list[bytes]:
+        return [
+            _avi("a.avi", "-c:v", "mpeg4", "-c:a", "pcm_s16le", "-metadata", "title=hi"),
+            _avi("b.avi", "-c:v", "mjpeg", "-an"),
+        ]
+
+    def decode(self, data: bytes) -> object:
+        import av
+
+        with av.open(io.BytesIO(data)) as container:
+            return tuple(f.to_ndarray().tobytes() for f in container.decode(*container.streams))
+
+
+def test_avi_label_written_in_place_and_read_by_ffprobe(tmp_path: Path, label: AigcLabel) -> None:
+    if shutil.which("ffprobe") is None:
+        pytest.skip("needs ffprobe")
+    data = TestAviContract().samples()[0]
+    out = RiffCarrier().write(data, label)
+    assert len(out) == len(data)  # INFO grew into the JUNK after it: movi and idx1 did not move
+    path = tmp_path / "labeled.avi"
+    path.write_bytes(out)
+    probe = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_format", "-of", "json", str(path)], check=True, capture_output=True, text=True
+    )
+    tags = json.loads(probe.stdout)["format"]["tags"]
+    assert tags["AIGC"] == label.to_json()
+    assert tags["title"] == "hi"
+
+
+def test_avi_without_room_before_movi_is_refused(label: AigcLabel) -> None:
+    from synthguard.errors import UnsupportedFormat
+
+    data = TestAviContract().samples()[0].replace(b"JUNK", b"XXXX")
+    with pytest.raises(UnsupportedFormat):
+        RiffCarrier().write(data, label)

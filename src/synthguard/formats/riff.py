@@ -1,4 +1,4 @@
-"""WAV (RIFF, RF64, BW64): the label is a top-level chunk with ID AIGC holding the JSON."""
+"""WAV (RIFF, RF64, BW64): a top-level chunk AIGC holding the JSON. AVI: an AIGC sub-chunk in LIST/INFO."""
 
 from __future__ import annotations
 
@@ -88,42 +88,146 @@ def make_chunk(cid: bytes, body: bytes) -> bytes:
     return cid + struct.pack("<I", len(body)) + body + (b"\0" if len(body) & 1 else b"")
 
 
+def _is_avi(data: bytes) -> bool:
+    return data[:4] == b"RIFF" and data[8:12] == b"AVI "
+
+
 def _text(body: bytes) -> str:
     try:
         return body.rstrip(b"\0").decode("utf-8")
     except UnicodeDecodeError:
-        raise CorruptInput("WAV AIGC chunk is not UTF-8") from None
+        raise CorruptInput("RIFF AIGC chunk is not UTF-8") from None
+
+
+def sub_chunks(data: bytes, start: int, limit: int) -> list[Chunk]:
+    """The chunks between start and limit (a RIFF or LIST body), every size checked."""
+    out: list[Chunk] = []
+    pos = start
+    while pos + 8 <= limit:
+        cid = data[pos : pos + 4]
+        (size,) = struct.unpack_from("<I", data, pos + 4)
+        body_end = pos + 8 + size
+        need(body_end <= limit, f"truncated RIFF: {cid!r} chunk at byte {pos} runs past its parent")
+        out.append(Chunk(cid, pos, pos + 8, body_end, min(body_end + (size & 1), limit)))
+        pos = out[-1].end
+    need(pos == limit, f"truncated RIFF: {limit - pos} stray bytes at byte {pos}")
+    return out
+
+
+def list_type(data: bytes, chunk: Chunk) -> bytes:
+    """The form type of a LIST chunk (empty for other chunks)."""
+    return data[chunk.body_start : chunk.body_start + 4] if chunk.id == b"LIST" else b""
+
+
+def avi_chunks(data: bytes) -> tuple[list[Chunk], int]:
+    """The top-level chunks of the first RIFF 'AVI ' chunk and where it ends (AVIX extensions follow)."""
+    need(len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"AVI ", "not an AVI file")
+    end = 8 + struct.unpack_from("<I", data, 4)[0]
+    need(end <= len(data), "truncated AVI: RIFF size runs past the end")
+    chunks = sub_chunks(data, 12, end)
+    need(any(list_type(data, c) == b"movi" for c in chunks), "AVI has no movi list")
+    return chunks, end
+
+
+def _avi_infos(data: bytes, chunks: list[Chunk]) -> list[Chunk]:
+    return [c for c in chunks if list_type(data, c) == b"INFO"]
+
+
+def _junk(total: int) -> bytes:
+    return make_chunk(b"JUNK", bytes(total - 8))
+
+
+def avi_write(data: bytes, label: AigcLabel) -> bytes:
+    """Rewrite LIST/INFO with one AIGC sub-chunk inside the existing INFO and JUNK space before movi."""
+    chunks, _ = avi_chunks(data)
+    infos = _avi_infos(data, chunks)
+    kept: list[bytes] = []
+    for info in infos[:1]:
+        kept = [data[c.start : c.end] for c in sub_chunks(data, info.body_start + 4, info.body_end) if c.id != LABEL_ID]
+    value = label.to_json(JsonShape.WRAPPED).encode("ascii") + b"\0"
+    new = make_chunk(b"LIST", b"INFO" + b"".join(kept) + make_chunk(LABEL_ID, value))
+    movi = next(i for i, c in enumerate(chunks) if list_type(data, c) == b"movi")
+    edits: dict[int, tuple[int, bytes]] = {}
+    for info in infos[1:]:
+        rest = [data[c.start : c.end] for c in sub_chunks(data, info.body_start + 4, info.body_end) if c.id != LABEL_ID]
+        body = make_chunk(b"LIST", b"INFO" + b"".join(rest))
+        gap = info.end - info.start - len(body)
+        edits[info.start] = (info.end, body + (_junk(gap) if gap else b""))
+    spots: list[tuple[int, int]] = []
+    if infos and infos[0].start < chunks[movi].start:
+        first = next(i for i, c in enumerate(chunks) if c.start == infos[0].start)
+        end = chunks[first].end
+        for c in chunks[first + 1 : movi]:
+            if c.id != b"JUNK" or c.start != end:
+                break
+            end = c.end
+        spots.append((infos[0].start, end))
+    spots += [(c.start, c.end) for c in chunks[:movi] if c.id == b"JUNK"]
+    for start, end in spots:
+        gap = end - start - len(new)
+        if gap == 0 or gap >= 8:
+            if infos and start != infos[0].start:
+                edits[infos[0].start] = (infos[0].end, _junk(infos[0].end - infos[0].start))
+            edits[start] = (end, new + (_junk(gap) if gap else b""))
+            break
+    else:
+        raise UnsupportedFormat(
+            "AVI has no LIST/INFO or JUNK space before movi for the label "
+            "(inserting one would move the frames and their index)"
+        )
+    out: list[bytes] = []
+    pos = 0
+    for start in sorted(edits):
+        end, replacement = edits[start]
+        out += [data[pos:start], replacement]
+        pos = end
+    out.append(data[pos:])
+    return b"".join(out)
 
 
 class RiffCarrier(Carrier):
-    """Reads and writes the AIGC chunk of WAV, RF64 and BW64 files."""
+    """Reads and writes the AIGC chunk of WAV, RF64 and BW64 files and the LIST/INFO AIGC of AVI."""
 
     name = "riff"
-    formats = ("wav", "rf64", "bw64")
-    extensions = (".wav", ".wave", ".bwf", ".rf64")
+    formats = ("wav", "rf64", "bw64", "avi")
+    extensions = (".wav", ".wave", ".bwf", ".rf64", ".avi")
     priority = 30
 
     def sniff(self, head: bytes, name: str | None = None) -> Sniffed | None:
-        """RIFF/RF64/BW64 header with form WAVE."""
+        """RIFF/RF64/BW64 header with form WAVE, or RIFF form AVI."""
+        if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
+            return Sniffed("avi", Modality.VIDEO, "video/x-msvideo")
         if len(head) >= 12 and head[:4] in _FORMS and head[8:12] == b"WAVE":
             return Sniffed(_FORMS[head[:4]], Modality.AUDIO, "audio/wav")
         return None
 
     def read(self, data: bytes) -> list[FoundLabel]:
-        """Every top-level AIGC chunk."""
+        """Every top-level AIGC chunk (WAV) or LIST/INFO AIGC sub-chunk (AVI)."""
         found: list[FoundLabel] = []
+        if _is_avi(data):
+            chunks, _ = avi_chunks(data)
+            for info in _avi_infos(data, chunks):
+                for sub in sub_chunks(data, info.body_start + 4, info.body_end):
+                    if sub.id == LABEL_ID:
+                        raw = _text(data[sub.body_start : sub.body_end])
+                        found.append(
+                            FoundLabel.from_parsed(
+                                parse_label_json(raw), carrier="AVI LIST/INFO AIGC", raw=raw, standard=True
+                            )
+                        )
+            return found
         for chunk in parse(data).chunks:
             if chunk.id == LABEL_ID:
                 raw = _text(data[chunk.body_start : chunk.body_end])
                 found.append(
-                    FoundLabel.from_parsed(
-                        parse_label_json(raw), carrier="WAV RIFF chunk AIGC", raw=raw, standard=True
-                    )
+                    FoundLabel.from_parsed(parse_label_json(raw), carrier="WAV RIFF chunk AIGC", raw=raw, standard=True)
                 )
         return found
 
     def write(self, data: bytes, label: AigcLabel) -> bytes:
         """Replace the first AIGC chunk (dropping any others) or insert one before the data chunk."""
+        if _is_avi(data):
+            return avi_write(data, label)
         wave = parse(data)
         new = make_chunk(LABEL_ID, label.to_json(JsonShape.WRAPPED).encode("ascii"))
         has_label = any(c.id == LABEL_ID for c in wave.chunks)
@@ -153,7 +257,12 @@ class RiffCarrier(Carrier):
         return bytes(out) + data[wave.riff_end :]
 
     def content_payload(self, data: bytes) -> Iterator[bytes]:
-        """The fmt and data chunks (ID and body)."""
+        """WAV: the fmt and data chunks (ID and body). AVI: the hdrl and movi lists."""
+        if _is_avi(data):
+            for chunk in avi_chunks(data)[0]:
+                if list_type(data, chunk) in (b"hdrl", b"movi"):
+                    yield data[chunk.start : chunk.end]
+            return
         for chunk in parse(data).chunks:
             if chunk.id in _CONTENT_IDS:
                 yield chunk.id + data[chunk.body_start : chunk.body_end]
