@@ -1,0 +1,1 @@
+"""Content review: the feature library, multi-view matching, hash banks and decisions."""
