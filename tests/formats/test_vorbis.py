@@ -162,9 +162,7 @@ def test_bad_ogg_crc_is_corrupt() -> None:
 
 
 @pytest.mark.shared
-@pytest.mark.parametrize(
-    "name", ["oxygen_Sys-Log-In.ogg", "yaru_system-ready.oga", "freedesktop_camera-shutter.oga"]
-)
+@pytest.mark.parametrize("name", ["oxygen_Sys-Log-In.ogg", "yaru_system-ready.oga", "freedesktop_camera-shutter.oga"])
 def test_real_ogg_files_round_trip(tmp_path: Path, label: AigcLabel, name: str) -> None:
     data = _real(name)
     if not data:

@@ -75,9 +75,7 @@ def labels_in(comments: Comments, where: str) -> list[FoundLabel]:
             raise CorruptInput(f"{where} comment {key} is not UTF-8") from None
         standard = key == KEY
         carrier = f"{where} comment {KEY}" if standard else f"{where} comment {key!r} (vendor variant)"
-        found.append(
-            FoundLabel.from_parsed(parse_label_json(raw), carrier=carrier, raw=raw, standard=standard)
-        )
+        found.append(FoundLabel.from_parsed(parse_label_json(raw), carrier=carrier, raw=raw, standard=standard))
     return found
 
 
