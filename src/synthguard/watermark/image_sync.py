@@ -1,0 +1,254 @@
+"""Synchronisation for the tiled image mark: whitening, lattice estimation, folding, pilot search.
+
+The mark repeats with period TILE, so the whitened image's autocorrelation has peaks on a lattice
+whose basis vectors are the tile's edges after whatever scaling, rotation or shearing the image went
+through. Detection maps the image back onto tile coordinates with that lattice, folds it into one
+tile (summing every repetition) and finds the remaining translation and dihedral transform (flips,
+quarter turns) by correlating against the keyed pilot.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from scipy import fft as sfft
+from scipy import ndimage
+
+from synthguard.watermark.image_pattern import TILE, Pattern
+
+F32 = npt.NDArray[np.float32]
+F64 = npt.NDArray[np.float64]
+
+SYNC_WINDOW = 768  # side of the centre window used for the autocorrelation (pixels of the input)
+CANVAS_MAX = 1024  # side of the largest canonical canvas folded (tile pixels)
+MIN_SCALE, MAX_SCALE = 0.42, 2.2
+MAX_LATTICE_CANDIDATES = 3
+
+
+@dataclass(frozen=True)
+class Lattice:
+    """Image-pixel displacements (row, col) of one tile step along tile rows (a) and tile columns (b)."""
+
+    a: tuple[float, float]
+    b: tuple[float, float]
+
+    @property
+    def scale(self) -> float:
+        """Mean tile side in image pixels over TILE."""
+        return float((np.hypot(*self.a) + np.hypot(*self.b)) / (2 * TILE))
+
+    @property
+    def rotation_deg(self) -> float:
+        """Rotation of the tile's column axis, degrees counter-clockwise as displayed."""
+        return float(np.degrees(np.arctan2(-self.b[0], self.b[1])))
+
+    def is_identity(self, tol: float = 0.02) -> bool:
+        """True when the lattice is the unscaled, unrotated tile grid (within tol pixels per pixel)."""
+        ident = np.array([[TILE, 0.0], [0.0, TILE]])
+        return bool(np.max(np.abs(np.array([self.a, self.b]) - ident)) <= tol * TILE)
+
+
+IDENTITY = Lattice((float(TILE), 0.0), (0.0, float(TILE)))
+
+
+def whiten(y: F32, sigma_lo: float = 3.0, sigma_norm: float = 6.0) -> F32:
+    """Band-pass and contrast-normalise luma so every region counts alike; clips edges' outliers."""
+    high = y - ndimage.gaussian_filter(y, sigma_lo, truncate=3.0)
+    energy = ndimage.gaussian_filter(high * high, sigma_norm, truncate=2.5)
+    out = high / np.sqrt(energy + 4.0)
+    res: F32 = np.clip(out, -3.0, 3.0).astype(np.float32, copy=False)
+    return res
+
+
+def _centre(arr: F32, side: int) -> F32:
+    h, w = arr.shape
+    top, left = max(0, (h - side) // 2), max(0, (w - side) // 2)
+    return arr[top : top + side, left : left + side]
+
+
+def _refine_peak(acf: F64, r: int, c: int) -> tuple[float, float]:
+    """Sub-pixel peak position by a separable parabola fit."""
+    h, w = acf.shape
+
+    def offset(m1: float, m0: float, p1: float) -> float:
+        den = m1 - 2 * m0 + p1
+        return 0.0 if den >= 0 else float(np.clip(0.5 * (m1 - p1) / den, -0.5, 0.5))
+
+    if 0 < r < h - 1 and 0 < c < w - 1:
+        return r + offset(acf[r - 1, c], acf[r, c], acf[r + 1, c]), c + offset(acf[r, c - 1], acf[r, c], acf[r, c + 1])
+    return float(r), float(c)
+
+
+def _local_peak(acf: F64, centre: tuple[int, int], pos: tuple[float, float], radius: int) -> tuple[float, float]:
+    r0, c0 = round(pos[0]) + centre[0], round(pos[1]) + centre[1]
+    h, w = acf.shape
+    rs, re = max(1, r0 - radius), min(h - 1, r0 + radius + 1)
+    cs, ce = max(1, c0 - radius), min(w - 1, c0 + radius + 1)
+    if rs >= re or cs >= ce:
+        return pos
+    patch = acf[rs:re, cs:ce]
+    pr, pc = np.unravel_index(int(np.argmax(patch)), patch.shape)
+    rr, cc = _refine_peak(acf, rs + int(pr), cs + int(pc))
+    return rr - centre[0], cc - centre[1]
+
+
+def _refine_vector(acf: F64, centre: tuple[int, int], vec: tuple[float, float], limit: float) -> tuple[float, float]:
+    """Average the vector over its multiples inside the window, weighting far (precise) ones more."""
+    est = np.array(_local_peak(acf, centre, vec, 2))
+    num, den = est.copy(), 1.0
+    m = 2
+    while m * np.hypot(*est) <= limit:
+        found = np.array(_local_peak(acf, centre, (est[0] * m, est[1] * m), 2))
+        num += found  # found / m weighted by m
+        den += m
+        est = num / den
+        m += 1
+    return float(est[0]), float(est[1])
+
+
+def estimate_lattices(white: F32) -> list[Lattice]:
+    """Candidate tile lattices from the autocorrelation of the whitened image, best first."""
+    win = _centre(white, SYNC_WINDOW)
+    h, w = win.shape
+    max_lag = int(MAX_SCALE * TILE * 1.5)
+    shape = (sfft.next_fast_len(h + max_lag, real=True), sfft.next_fast_len(w + max_lag, real=True))
+    spec = sfft.rfft2(win - win.mean(), shape, workers=1)
+    power = np.abs(spec) ** 2
+    # Spectral whitening: the image's smooth spectrum flattens out, the mark's line spectrum stays.
+    power /= ndimage.uniform_filter(power, 9) + 1e-12
+    acf = sfft.irfft2(power, shape, workers=1)
+    acf = np.fft.fftshift(acf)
+    centre = (shape[0] // 2, shape[1] // 2)
+    rows = np.arange(shape[0])[:, None] - centre[0]
+    cols = np.arange(shape[1])[None, :] - centre[1]
+    radius = np.hypot(rows, cols)
+    usable = (radius >= MIN_SCALE * TILE) & (radius <= MAX_SCALE * TILE * 1.05)
+    # Only lags where the window overlaps itself by at least half make reliable peaks.
+    usable &= (np.abs(rows) <= h // 2) & (np.abs(cols) <= w // 2)
+    # Half-plane: the autocorrelation is symmetric.
+    usable &= (cols > 0) | ((cols == 0) & (rows > 0))
+    local_max = acf == ndimage.maximum_filter(acf, size=5)
+    cand = np.nonzero(usable & local_max)
+    if cand[0].size == 0:
+        return []
+    values = acf[cand]
+    noise = float(np.std(acf[usable])) + 1e-12
+    order = np.argsort(values)[::-1][:80]
+    limit = 0.5 * min(h, w)
+
+    def at(r: float, c: float) -> float:
+        rr, cc = round(r) + centre[0], round(c) + centre[1]
+        if not (0 < rr < shape[0] - 1 and 0 < cc < shape[1] - 1):
+            return 0.0
+        return float(acf[rr - 1 : rr + 2, cc - 1 : cc + 2].max())
+
+    # Score each peak by how well the lattice it implies is populated (p, its quarter turn, their sums).
+    scored = []
+    for i in order:
+        if values[i] < 3.0 * noise:
+            break
+        r, c = float(cand[0][i] - centre[0]), float(cand[1][i] - centre[1])
+        # min(): a straight edge gives a strong peak along one direction only, a lattice along both.
+        score = min(values[i], at(c, -r)) + min(at(r + c, c - r), at(r - c, c + r))
+        scored.append((score, i))
+    scored.sort(reverse=True)
+    out: list[Lattice] = []
+    for _, i in scored:
+        vec = (float(cand[0][i] - centre[0]), float(cand[1][i] - centre[1]))
+        angle = np.degrees(np.arctan2(-vec[0], vec[1]))  # counter-clockwise from +column
+        # Bring the vector to the column axis (angle in (-45, 45]), the other basis is a quarter turn.
+        turns = int(np.floor((angle + 45.0) / 90.0))
+        for _ in range(turns % 4):
+            vec = (vec[1], -vec[0])  # rotate clockwise by 90 degrees in (row, col) display terms
+        b = _refine_vector(acf, centre, vec, limit)
+        a_guess = (b[1], -b[0])  # tile-row step: a quarter turn of the column step
+        a = _refine_vector(acf, centre, a_guess, limit)
+        lat = Lattice(a=a, b=b)
+        if not MIN_SCALE <= lat.scale <= MAX_SCALE:
+            continue
+        if abs(np.hypot(*a) / max(np.hypot(*b), 1e-9) - 1) > 0.35:
+            continue
+        if any(_close(lat, other) for other in out):
+            continue
+        out.append(lat)
+        if len(out) >= MAX_LATTICE_CANDIDATES:
+            break
+    return out
+
+
+def _close(x: Lattice, y: Lattice) -> bool:
+    return bool(np.max(np.abs(np.array([x.a, x.b]) - np.array([y.a, y.b]))) < 0.03 * TILE)
+
+
+def canonical_canvas(y: F32, lattice: Lattice) -> tuple[F32, npt.NDArray[np.bool_]]:
+    """Resample luma onto tile coordinates (centre of the image at the canvas centre) and a validity mask."""
+    h, w = y.shape
+    if lattice.is_identity(tol=0.002):
+        crop = _centre(y, CANVAS_MAX)
+        return crop, np.ones(crop.shape, dtype=bool)
+    basis = np.array([lattice.a, lattice.b]).T / TILE  # image (row, col) per tile (row, col)
+    inv = np.linalg.inv(basis)
+    corners = np.array([[0, 0], [0, w], [h, 0], [h, w]], dtype=np.float64) - [h / 2, w / 2]
+    extent = np.abs(corners @ inv.T).max(axis=0) * 2
+    side_r = int(min(CANVAS_MAX, extent[0]))
+    side_c = int(min(CANVAS_MAX, extent[1]))
+    tr = np.arange(side_r, dtype=np.float64) - side_r / 2
+    tc = np.arange(side_c, dtype=np.float64) - side_c / 2
+    grid_r, grid_c = np.meshgrid(tr, tc, indexing="ij")
+    img_r = basis[0, 0] * grid_r + basis[0, 1] * grid_c + h / 2
+    img_c = basis[1, 0] * grid_r + basis[1, 1] * grid_c + w / 2
+    valid = (img_r >= 0) & (img_r <= h - 1) & (img_c >= 0) & (img_c <= w - 1)
+    fill = float(y.mean())
+    canvas = ndimage.map_coordinates(y, [img_r, img_c], order=1, mode="constant", cval=fill, prefilter=False)
+    return canvas.astype(np.float32, copy=False), valid
+
+
+def fold(white: F32, valid: npt.NDArray[np.bool_]) -> F64:
+    """Average every tile-sized block of the canvas into one TILE x TILE tile (valid pixels only)."""
+    h, w = white.shape
+    ph, pw = -h % TILE, -w % TILE
+    data = np.pad(np.where(valid, white, 0.0), ((0, ph), (0, pw)))
+    count = np.pad(valid.astype(np.float64), ((0, ph), (0, pw)))
+    rows, cols = data.shape[0] // TILE, data.shape[1] // TILE
+    total = data.reshape(rows, TILE, cols, TILE).sum(axis=(0, 2))
+    n = count.reshape(rows, TILE, cols, TILE).sum(axis=(0, 2))
+    out: F64 = np.where(n > 0, total / np.maximum(n, 1.0), 0.0)
+    return out
+
+
+@dataclass(frozen=True)
+class PilotHit:
+    """The best pilot alignment of a folded tile: z statistic, dihedral transform, circular shift."""
+
+    z: float
+    transform: int
+    shift: tuple[int, int]
+    whitened: npt.NDArray[np.complex128]  # flat, aligned, whitened spectrum for the message read
+
+
+def dihedral(tile: F64, k: int) -> F64:
+    """One of the 8 symmetries of the square: k quarter turns, mirrored when k >= 4."""
+    out = np.rot90(tile, k % 4)
+    return out[:, ::-1] if k >= 4 else out
+
+
+def search_pilot(tile: F64, pat: Pattern) -> PilotHit:
+    """Correlate the folded tile against the pilot under every dihedral transform and shift."""
+    best: PilotHit | None = None
+    sd = np.sqrt(pat.pilot_full_count)
+    for k in range(8):
+        spec = np.fft.fft2(dihedral(tile, k))
+        mag = np.abs(spec)
+        white = spec / (mag + 1e-9 * (mag.max() + 1e-30))
+        corr = np.fft.ifft2(white * np.conj(pat.pilot_spectrum)).real * spec.size
+        flat = int(np.argmax(corr))
+        z = float(corr.flat[flat]) / sd
+        if best is None or z > best.z:
+            sr, sc = divmod(flat, TILE)
+            fr = np.fft.fftfreq(TILE, 1.0 / TILE)
+            ramp = np.exp(2j * np.pi * (fr[:, None] * sr + fr[None, :] * sc) / TILE)
+            best = PilotHit(z=z, transform=k, shift=(sr, sc), whitened=(white * ramp).reshape(-1))
+    assert best is not None
+    return best
