@@ -1,0 +1,116 @@
+"""Signal processing for the audio watermark: resampling, STFT/ISTFT, band energies and cell features."""
+
+from __future__ import annotations
+
+from math import gcd
+
+import numpy as np
+import numpy.typing as npt
+from scipy.ndimage import uniform_filter
+from scipy.signal import resample_poly
+
+FloatArray = npt.NDArray[np.float64]
+ComplexArray = npt.NDArray[np.complex128]
+
+WORK_RATE = 16000
+N_FFT = 512
+EMBED_HOP = 256  # sqrt-Hann analysis and synthesis at hop N/2 reconstruct exactly
+FINE_HOP = 128
+FINE_PER_SLOT = 4  # one cell is 4 fine hops = 2 embedding hops = 32 ms
+BIN_HZ = WORK_RATE / N_FFT
+FIRST_BIN = 16  # 500 Hz
+BINS_PER_BAND = 4  # 125 Hz bands
+N_BANDS = 26  # 500 Hz .. 3750 Hz
+LAST_BIN = FIRST_BIN + BINS_PER_BAND * N_BANDS
+FLOOR_RATIO = 3e-3  # cells more than 25 dB below the mean cell energy count as silent
+CLIP = 0.5  # soft limit of a residual: onsets and pauses would otherwise dominate the statistics
+
+_SQRT_HANN = np.sqrt(0.5 - 0.5 * np.cos(2 * np.pi * np.arange(N_FFT) / N_FFT))
+_HANN = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(N_FFT) / N_FFT)
+
+
+def resample(x: FloatArray, rate_in: int, rate_out: int) -> FloatArray:
+    """Polyphase resampling along axis 0."""
+    if rate_in == rate_out:
+        return x
+    g = gcd(rate_in, rate_out)
+    return np.asarray(resample_poly(x, rate_out // g, rate_in // g, axis=0), dtype=np.float64)
+
+
+def stft_embed(x: FloatArray) -> ComplexArray:
+    """sqrt-Hann STFT at the embedding hop of a 1-D signal; frame j is centred on sample 256*j."""
+    pad_end = EMBED_HOP * 2 + (-x.size) % EMBED_HOP
+    xp = np.concatenate([np.zeros(EMBED_HOP), x, np.zeros(pad_end)])
+    frames = np.lib.stride_tricks.sliding_window_view(xp, N_FFT)[::EMBED_HOP]
+    return np.fft.rfft(frames * _SQRT_HANN, axis=1)
+
+
+def istft_embed(spec: ComplexArray, length: int) -> FloatArray:
+    """Inverse of stft_embed (overlap-add of sqrt-Hann windowed frames), trimmed to length."""
+    frames = np.fft.irfft(spec, n=N_FFT, axis=1) * _SQRT_HANN
+    n = frames.shape[0]
+    out = np.zeros((n + 1, EMBED_HOP))
+    out[:n] += frames[:, :EMBED_HOP]
+    out[1:] += frames[:, EMBED_HOP:]
+    return out.reshape(-1)[EMBED_HOP : EMBED_HOP + length]
+
+
+def fine_power(x: FloatArray) -> FloatArray:
+    """Hann power spectrogram at the fine hop, restricted to the bins any band can reach."""
+    if x.size < N_FFT:
+        x = np.concatenate([x, np.zeros(N_FFT - x.size)])
+    frames = np.lib.stride_tricks.sliding_window_view(x, N_FFT)[::FINE_HOP]
+    spec = np.fft.rfft(frames * _HANN, axis=1)[:, : LAST_BIN + 16]
+    return np.asarray(spec.real**2 + spec.imag**2, dtype=np.float64)
+
+
+def band_matrix(freq_scale: float) -> FloatArray:
+    """Weights (bins x bands) of each bin in each band after scaling every frequency by freq_scale."""
+    nbins = LAST_BIN + 16
+    lo = (FIRST_BIN + BINS_PER_BAND * np.arange(N_BANDS)) * freq_scale
+    hi = lo + BINS_PER_BAND * freq_scale
+    k = np.arange(nbins)[:, None].astype(np.float64)
+    overlap = np.clip(np.minimum(k + 1.0, hi[None, :]) - np.maximum(k, lo[None, :]), 0.0, None)
+    return np.asarray(overlap / (BINS_PER_BAND * freq_scale), dtype=np.float64)
+
+
+def cumulative(energy: FloatArray) -> FloatArray:
+    """Cumulative sum over frames with a leading zero row, for fractional slot sums."""
+    return np.concatenate([np.zeros((1, energy.shape[1])), np.cumsum(energy, axis=0)])
+
+
+def slot_energies(cum: FloatArray, start: float, frames_per_slot: float) -> FloatArray:
+    """Band energies of consecutive slots of frames_per_slot fine frames from fractional frame start."""
+    total = cum.shape[0] - 1
+    n_slots = int(np.floor((total - start) / frames_per_slot))
+    if n_slots <= 0:
+        return np.zeros((0, cum.shape[1]))
+    edges = start + frames_per_slot * np.arange(n_slots + 1)
+    idx = np.clip(np.floor(edges).astype(np.int64), 0, total - 1)
+    frac = (edges - idx)[:, None]
+    at = cum[idx] * (1.0 - frac) + cum[idx + 1] * frac
+    return np.asarray(np.diff(at, axis=0), dtype=np.float64)
+
+
+def raw_residuals(energy: FloatArray, floor: float) -> FloatArray:
+    """Log cell energy minus the mean of its eight time-frequency neighbours."""
+    if energy.shape[0] == 0:
+        return energy
+    log_e = np.log(energy + floor)
+    box = uniform_filter(log_e, size=3, mode="nearest")
+    return np.asarray(log_e - (9.0 * box - log_e) / 8.0, dtype=np.float64)
+
+
+def residuals(energy: FloatArray, floor: float) -> FloatArray:
+    """Soft-limited residuals (CLIP * tanh(r / CLIP)): the detector's per-cell feature."""
+    return np.asarray(CLIP * np.tanh(raw_residuals(energy, floor) / CLIP), dtype=np.float64)
+
+
+def residual_slope(energy: FloatArray, floor: float) -> FloatArray:
+    """d residuals / d raw residual: how much a cell still responds to the mark."""
+    return np.asarray(np.cosh(raw_residuals(energy, floor) / CLIP) ** -2, dtype=np.float64)
+
+
+def energy_floor(energy: FloatArray) -> float:
+    """The silence floor for a set of cell energies."""
+    return float(FLOOR_RATIO * max(float(np.mean(energy)) if energy.size else 0.0, 1e-20))
