@@ -58,8 +58,12 @@ def chaizi_variants(term: str) -> list[str]:
     return out
 
 
+def _fold(ch: str) -> str:
+    return unicodedata.normalize("NFKC", ch).lower()
+
+
 def _is_word(ch: str) -> bool:
-    folded = unicodedata.normalize("NFKC", ch).lower()
+    folded = _fold(ch)
     return folded.isascii() and folded.isalnum()
 
 
@@ -254,10 +258,12 @@ class CompiledIndex:
                 (s > 0 and voffs[s - 1] == o_s) or (e < voffs.size and voffs[e] == o_e - 1)
             ):
                 continue  # a pinyin hit must start and end on whole characters
-            if auto.is_ascii_word(pid) and (
-                (o_s > 0 and _is_word(text[o_s - 1])) or (o_e < n_text and _is_word(text[o_e]))
-            ):
-                continue  # an ASCII term inside a longer ASCII word
+            if auto.is_ascii_word(pid):
+                after = o_e
+                while after < n_text and _fold(text[after]) == _fold(text[o_e - 1]):
+                    after += 1  # repeats collapsed into the last matched letter
+                if (o_s > 0 and _is_word(text[o_s - 1])) or (after < n_text and _is_word(text[after])):
+                    continue  # an ASCII term inside a longer ASCII word
             for idx, label in auto.target(pid):
                 emit(idx, label, o_s, o_e)
 

@@ -177,10 +177,12 @@ def _pinyin_tables(
 
 
 _NO_COLLAPSE = np.zeros(_MAX_CP, dtype=np.bool_)
-_NO_COLLAPSE[[ord(c) for c in "0123456789" + _CAPITAL_DIGITS + "".join(_CONTACT_DIGITS)]] = True
+_NO_COLLAPSE[[ord(c) for c in "0123456789"]] = True
 _NO_COLLAPSE[SEP] = True
 _IS_NUMERAL = np.zeros(_MAX_CP, dtype=np.bool_)
 _IS_NUMERAL[[ord(c) for c in _CONTACT_DIGITS]] = True
+_DIGITLIKE = _IS_NUMERAL.copy()
+_DIGITLIKE[[ord(c) for c in "0123456789"]] = True
 
 _lock = threading.Lock()
 
@@ -220,8 +222,14 @@ def normalize_cps(cps: U32, *, collapse: bool = True) -> tuple[U32, I64]:
         np.not_equal(out[1:], out[:-1], out=keep_mask[1:])
         repeats = np.flatnonzero(~keep_mask)
         if repeats.size:
-            # digits, numerals and the separator are never collapsed (phone numbers repeat digits)
-            keep_mask[repeats[_NO_COLLAPSE[out[repeats]]]] = True
+            keep_mask[repeats[_NO_COLLAPSE[out[repeats]]]] = True  # digits repeat in phone numbers
+            numeral = repeats[_IS_NUMERAL[out[repeats]]]
+            if numeral.size:
+                # a repeated Chinese numeral stays when it is part of a run of digits (一三八八八...)
+                before = out[np.maximum(numeral - 2, 0)]
+                after = out[np.minimum(numeral + 1, out.size - 1)]
+                near = (_DIGITLIKE[before] & (numeral >= 2)) | (_DIGITLIKE[after] & (numeral + 1 < out.size))
+                keep_mask[numeral[near]] = True
             if not keep_mask.all():
                 out = out[keep_mask]
                 offs = offs[keep_mask]
