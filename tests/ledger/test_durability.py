@@ -153,3 +153,21 @@ def test_garbage_file_is_not_a_ledger(tmp_path: Path) -> None:
     path.write_bytes(os.urandom(5000))
     with pytest.raises(LedgerError, match="corrupt or truncated"):
         Ledger.open(str(path))
+
+
+def test_a_swapped_hash_of_a_pruned_segment_is_detected(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from synthguard.ledger.merkle import storage_id
+    from tests.ledger.conftest import T0
+
+    path = tmp_path / "p.db"
+    with Ledger.open(str(path), create=True, segment_bits=2) as ledger:
+        ledger.append([gen(i, T0) for i in range(9)])
+        assert ledger.prune(200, now=T0 + timedelta(days=300)) == [0, 1]
+    db = sqlite3.connect(path)
+    db.execute("UPDATE nodes SET hash = ? WHERE id = ?", (b"\x07" * 32, storage_id(2, 1)))
+    db.commit()
+    db.close()
+    with Ledger.open(str(path)) as ledger, pytest.raises(LedgerError, match=r"does not match|prune event"):
+        ledger.audit()

@@ -254,6 +254,8 @@ class Ledger:
         bits = self.segment_bits
         pruned = set(self.backend.pruned())
         appender = Appender(0, [])
+        kept: dict[int, str] = {}
+        prune_roots: dict[int, str] = {}
         step = max(_AUDIT_CHUNK, 1 << bits)
         pos = 0
         while pos < size:
@@ -265,6 +267,7 @@ class Ledger:
                 if root is None:
                     raise LedgerError(f"pruned segment {seg} lost its subtree hash")
                 appender.add_subtree(bits, root, out)
+                kept[seg] = root.hex()
                 self._compare(storage_id(bits, seg), out, f"above pruned segment {seg}")
                 pos = end
                 continue
@@ -280,8 +283,16 @@ class Ledger:
             out = []
             for _, data in rows:
                 appender.add(leaf_hash(data), out)
+                if b'"type":"prune"' in data:
+                    rec = Record.decode(data)
+                    if rec.type == PRUNE:
+                        prune_roots[int(rec.fields["segment"])] = str(rec.fields["root"])
             self._compare(nodes_before(pos), out, f"entries {pos}..{end - 1}")
             pos = end
+        for seg, root_hex in kept.items():
+            logged = prune_roots.get(seg)
+            if logged is not None and logged != root_hex:
+                raise LedgerError(f"pruned segment {seg}'s kept hash differs from the one its prune event logged")
         extra = self.backend.node_range(nodes_before(size), nodes_before(size) + 1)
         if extra:
             raise LedgerError(f"the store holds subtree hashes beyond its {size} entries: it is inconsistent")

@@ -27,9 +27,12 @@ _TYPE = re.compile(r"^[a-z][a-z0-9_.\-]{0,63}$")
 MAX_RECORD_BYTES = 64 * 1024
 
 
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical(obj: Mapping[str, Any]) -> bytes:
     """Canonical JSON bytes: sorted keys, no spaces, UTF-8; the exact leaf input hashed into the tree."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return _ENCODER.encode(obj).encode()
 
 
 def parse_time(value: str | datetime | None) -> datetime:
@@ -55,8 +58,8 @@ def format_time(t: datetime) -> str:
 
 def lookup_key(field_name: str, value: str) -> int:
     """The signed 64-bit index key of a field value (a hash prefix; matches are confirmed on the record)."""
-    digest = hashlib.sha256(KEY_FIELDS[field_name] + value.encode()).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
+    digest = hashlib.blake2b(KEY_FIELDS[field_name] + value.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 def normalise_hash(value: str) -> str:

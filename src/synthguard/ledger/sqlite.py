@@ -38,21 +38,26 @@ class SqliteBackend:
             raise InputError("is a directory, not a ledger file", path=path)
         with self._errors():
             self.db = sqlite3.connect(path, isolation_level=None, timeout=60.0, check_same_thread=False)
-            self.db.execute("PRAGMA busy_timeout = 60000")
-            mode = self.db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if mode != "wal":
-                raise LedgerError(f"cannot switch the ledger to WAL mode (got {mode})", path=path)
-            # FULL: the WAL is fsynced at every commit, so an acknowledged append survives power loss.
-            self.db.execute("PRAGMA synchronous = FULL")
-            self.db.execute("PRAGMA cache_size = -65536")
-            have = self._meta_or_none()
-            if have is None:
-                if not create:
-                    raise LedgerError("not a synthguard ledger (no meta table)", path=path)
-                self._create(origin or "synthguard.local/ledger", segment_bits)
-                have = self._meta_or_none() or {}
-        if have.get("format") != FORMAT:
-            raise LedgerError(f"not a synthguard ledger (format {have.get('format')!r})", path=path)
+        try:
+            with self._errors():
+                self.db.execute("PRAGMA busy_timeout = 60000")
+                mode = self.db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                if mode != "wal":
+                    raise LedgerError(f"cannot switch the ledger to WAL mode (got {mode})", path=path)
+                # FULL: the WAL is fsynced at every commit, so an acknowledged append survives power loss.
+                self.db.execute("PRAGMA synchronous = FULL")
+                self.db.execute("PRAGMA cache_size = -65536")
+                have = self._meta_or_none()
+                if have is None:
+                    if not create:
+                        raise LedgerError("not a synthguard ledger (no meta table)", path=path)
+                    self._create(origin or "synthguard.local/ledger", segment_bits)
+                    have = self._meta_or_none() or {}
+            if have.get("format") != FORMAT:
+                raise LedgerError(f"not a synthguard ledger (format {have.get('format')!r})", path=path)
+        except BaseException:
+            self.db.close()
+            raise
         self._meta = have
 
     @contextmanager

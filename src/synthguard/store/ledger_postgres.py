@@ -41,26 +41,30 @@ class PostgresBackend:
         except psycopg.Error as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise LedgerError(f"cannot reach the PostgreSQL ledger: {first}", path=self.url) from None
-        with self._errors():
-            meta = self._read_meta()
-            if meta is None:
-                if not create:
-                    raise LedgerError("no synthguard ledger in this database (append to it first)", path=self.url)
-                with self.db.transaction():
-                    self.db.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
-                    for stmt in SCHEMA:
-                        self.db.execute(stmt)
-                    for name, value in (
-                        ("format", FORMAT),
-                        ("origin", origin or "synthguard.local/ledger"),
-                        ("segment_bits", str(segment_bits)),
-                    ):
-                        self.db.execute(
-                            "INSERT INTO sg_ledger_meta VALUES (%s, %s) ON CONFLICT DO NOTHING", (name, value)
-                        )
-                meta = self._read_meta() or {}
-        if meta.get("format") != FORMAT:
-            raise LedgerError(f"not a synthguard ledger (format {meta.get('format')!r})", path=self.url)
+        try:
+            with self._errors():
+                meta = self._read_meta()
+                if meta is None:
+                    if not create:
+                        raise LedgerError("no synthguard ledger in this database (append to it first)", path=self.url)
+                    with self.db.transaction():
+                        self.db.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
+                        for stmt in SCHEMA:
+                            self.db.execute(stmt)
+                        for name, value in (
+                            ("format", FORMAT),
+                            ("origin", origin or "synthguard.local/ledger"),
+                            ("segment_bits", str(segment_bits)),
+                        ):
+                            self.db.execute(
+                                "INSERT INTO sg_ledger_meta VALUES (%s, %s) ON CONFLICT DO NOTHING", (name, value)
+                            )
+                    meta = self._read_meta() or {}
+            if meta.get("format") != FORMAT:
+                raise LedgerError(f"not a synthguard ledger (format {meta.get('format')!r})", path=self.url)
+        except BaseException:
+            self.db.close()
+            raise
         self._meta = meta
 
     @contextmanager
