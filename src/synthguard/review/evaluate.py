@@ -145,7 +145,9 @@ class Report:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready."""
         return {
-            "recall": {k: {"found": f, "tried": n, "recall": (f / n if n else None)} for k, (f, n) in self.recall.items()},
+            "recall": {
+                k: {"found": f, "tried": n, "recall": (f / n if n else None)} for k, (f, n) in self.recall.items()
+            },
             "misses": self.misses,
             "false_hits": {
                 "chars": self.clean_chars,
@@ -164,8 +166,14 @@ class Report:
         return self.clean_hits * 10_000 / self.clean_chars if self.clean_chars else 0.0
 
 
-def recall(index: CompiledIndex, entries: Iterable[Entry], evasions: Iterable[str], *, sample: int | None = None,
-           keep_misses: int = 10) -> tuple[dict[str, tuple[int, int]], dict[str, list[str]]]:
+def recall(
+    index: CompiledIndex,
+    entries: Iterable[Entry],
+    evasions: Iterable[str],
+    *,
+    sample: int | None = None,
+    keep_misses: int = 10,
+) -> tuple[dict[str, tuple[int, int]], dict[str, list[str]]]:
     """Recall per evasion type: each applicable entry's variant is scanned and must hit that entry."""
     terms = [e for e in entries if e.kind is Kind.TERM and e.action is not Action.ALLOW and e.status == "active"]
     if sample is not None:
@@ -196,8 +204,8 @@ def recall(index: CompiledIndex, entries: Iterable[Entry], evasions: Iterable[st
             hits.setdefault(m.entry.id, []).append((m.start, m.end))
         found = 0
         missed: list[str] = []
-        for (s, e, ident), variant in zip(spans, pieces, strict=True):
-            if any(s <= a and b <= e for a, b in hits.get(ident, ())):
+        for (lo, hi, ident), variant in zip(spans, pieces, strict=True):
+            if any(lo <= a and b <= hi for a, b in hits.get(ident, ())):
                 found += 1
             elif len(missed) < keep_misses:
                 missed.append(variant)

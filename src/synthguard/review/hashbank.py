@@ -15,7 +15,7 @@ import numpy.typing as npt
 
 from synthguard.errors import CorruptInput, InputError
 from synthguard.fileio import read_input, write_atomic
-from synthguard.review.hashindex import HashIndex, Hashes
+from synthguard.review.hashindex import Hashes, HashIndex
 from synthguard.review.lexicon import now
 from synthguard.review.taxonomy import RISKS, Action
 
@@ -84,7 +84,7 @@ def hash_image(data: bytes, *, name: str = "image", dihedral: bool = False) -> l
     pixels = _rgb(_open_image(data, name))
     if dihedral:
         hashes, qualities = pdqhash.compute_dihedral(pixels)
-        return [PdqHash.from_bits(h, q) for h, q in zip(hashes, qualities, strict=True)]
+        return [PdqHash.from_bits(h, int(qualities)) for h in hashes]  # one quality for all eight
     bits, quality = pdqhash.compute(pixels)
     return [PdqHash.from_bits(bits, quality)]
 
@@ -103,7 +103,7 @@ def hash_video(path: str | Path, *, every: float = 1.0, max_frames: int = 600) -
                 at = float(frame.time or 0.0)
                 if at + 1e-9 < next_at:
                     continue
-                bits, quality = pdqhash.compute(_rgb(frame.to_image()))
+                bits, quality = pdqhash.compute(_rgb(frame.to_image()))  # type: ignore[no-untyped-call]
                 out.append((at, PdqHash.from_bits(bits, quality)))
                 next_at = at + every
                 if len(out) >= max_frames:

@@ -19,13 +19,15 @@ Rows = npt.NDArray[np.int64]
 def popcount_distance(hashes: Hashes, query: Hashes) -> npt.NDArray[np.int64]:
     """Hamming distance of each row of hashes to query (shape (4,))."""
     counts = np.bitwise_count(hashes ^ query)
-    return (counts[:, 0] + counts[:, 1] + counts[:, 2] + counts[:, 3]).astype(np.int64)
+    total: npt.NDArray[np.int64] = (counts[:, 0] + counts[:, 1] + counts[:, 2] + counts[:, 3]).astype(np.int64)
+    return total
 
 
 def _chunks(hashes: Hashes) -> npt.NDArray[np.uint32]:
     """(n, 16) chunk values, each tagged with its chunk number in the high 16 bits."""
     parts = np.ascontiguousarray(hashes).view(np.uint16).reshape(-1, CHUNKS).astype(np.uint32)
-    return parts | (np.arange(CHUNKS, dtype=np.uint32) << 16)
+    tagged: npt.NDArray[np.uint32] = parts | (np.arange(CHUNKS, dtype=np.uint32) << np.uint32(16))
+    return tagged
 
 
 _FLIPS = np.concatenate(([0], 1 << np.arange(16))).astype(np.uint32)
@@ -112,9 +114,7 @@ class HashIndex:
             return segments
         ordered = sorted(segments, key=lambda s: s.hashes.shape[0], reverse=True)
         small = ordered[1:]
-        merged = _Segment.build(
-            np.concatenate([s.hashes for s in small]), np.concatenate([s.rows for s in small])
-        )
+        merged = _Segment.build(np.concatenate([s.hashes for s in small]), np.concatenate([s.rows for s in small]))
         return (ordered[0], merged)
 
     def search(self, query: Hashes, threshold: int) -> tuple[Rows, npt.NDArray[np.int64]]:

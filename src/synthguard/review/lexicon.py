@@ -160,9 +160,10 @@ class Library:
         """Add entries not yet present (by id) as one new version; return those added."""
         added: list[Entry] = []
         stamp = now()
-        for entry in entries:
-            if entry.id in self.entries:
+        for given in entries:
+            if given.id in self.entries:
                 continue
+            entry = given
             if not entry.added_at or not entry.added_by:
                 entry = replace(entry, added_at=entry.added_at or stamp, added_by=entry.added_by or actor)
             if entry.kind is Kind.REGEX:

@@ -254,8 +254,10 @@ class CompiledIndex:
         n_text = len(text)
         for pid, s, e in auto.find(vcodes):
             o_s, o_e = (s, e) if voffs is None else (int(voffs[s]), int(voffs[e - 1]) + 1)
-            if voffs is not None and view in _EXPANDING_VIEWS and (
-                (s > 0 and voffs[s - 1] == o_s) or (e < voffs.size and voffs[e] == o_e - 1)
+            if (
+                voffs is not None
+                and view in _EXPANDING_VIEWS
+                and ((s > 0 and voffs[s - 1] == o_s) or (e < voffs.size and voffs[e] == o_e - 1))
             ):
                 continue  # a pinyin hit must start and end on whole characters
             if auto.is_ascii_word(pid):
@@ -276,9 +278,7 @@ def _apply_allow(deny: list[Match], allow: list[tuple[int, int]], base: int) -> 
         kept = []
         for m in deny:
             i = bisect.bisect_left(starts, m.end)
-            overlapping = [
-                (s, e) for s, e in spans[max(0, i - 64) : i] if s < m.end and e > m.start
-            ]
+            overlapping = [(s, e) for s, e in spans[max(0, i - 64) : i] if s < m.end and e > m.start]
             contains = all(m.start <= s and e <= m.end and (e - s) < (m.end - m.start) for s, e in overlapping)
             if not overlapping or contains:
                 kept.append(m)

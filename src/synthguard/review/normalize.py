@@ -1,4 +1,4 @@
-"""Vectorised text views: per-code-point tables built once, applied with numpy, with an offset map back to the original."""
+"""Vectorised text views: per-code-point tables built once, applied with numpy, with offsets to the original."""
 
 from __future__ import annotations
 
@@ -82,9 +82,8 @@ def _fold(ch: str, t2s: dict[str, str]) -> str:
     for c in text:
         if not _keep(c):
             continue
-        if unicodedata.category(c) == "Nd" and not c.isascii():
-            c = str(unicodedata.digit(c))
-        out.append(t2s.get(c, c))
+        digit = str(unicodedata.digit(c)) if unicodedata.category(c) == "Nd" and not c.isascii() else c
+        out.append(t2s.get(digit, digit))
     return "".join(out)
 
 
@@ -117,6 +116,8 @@ def _build() -> Tables:
             single[cp] = ord(simp)
     for lo, hi in ((0xE0000, 0xE0080), (0xE0100, 0xE01F0), (0xF0000, 0x110000)):
         single[lo:hi] = 0
+    single[0xD800:0xE000] = 0  # lone surrogates carry nothing
+    light[0xD800:0xE000] = 0xFFFD
     single[SEP] = SEP
     for i, ch in enumerate(_CAPITAL_DIGITS):
         single[ord(ch)] = ord(str(i))

@@ -196,8 +196,15 @@ class Reviewer:
         assert self._fixed is not None
         return self._fixed
 
-    def _decide(self, findings: list[Finding], modality: str, direction: Direction | None, service: str | None,
-                version: int, notes: tuple[str, ...] = ()) -> ReviewResult:
+    def _decide(
+        self,
+        findings: list[Finding],
+        modality: str,
+        direction: Direction | None,
+        service: str | None,
+        version: int,
+        notes: tuple[str, ...] = (),
+    ) -> ReviewResult:
         decision = self.policy.rule(service, direction).decide(findings)
         return ReviewResult(decision, tuple(findings), modality, direction, service, version, notes)
 
@@ -212,29 +219,37 @@ class Reviewer:
         """Review text (also an audio transcript, with modality="audio")."""
         d = None if direction is None else Direction(direction)
         index = self.index
-        findings = [
-            _from_match(m, text)
-            for m in index.scan(text, chunk=self.chunk)
-            if m.entry.applies(d, service)
-        ]
+        findings = [_from_match(m, text) for m in index.scan(text, chunk=self.chunk) if m.entry.applies(d, service)]
         return self._decide(findings, modality, d, service, index.version)
 
-    def review_image(self, data: bytes, *, direction: Direction | str | None = None, service: str | None = None,
-                     name: str = "image") -> ReviewResult:
+    def review_image(
+        self, data: bytes, *, direction: Direction | str | None = None, service: str | None = None, name: str = "image"
+    ) -> ReviewResult:
         """Review an image by its PDQ hash against the banks."""
         d = None if direction is None else Direction(direction)
         (query,) = hash_image(data, name=name)
         result = self.banks.lookup(query)
-        notes = (f"PDQ quality {query.quality} below the gate; not matched",) if result.low_quality else ()
-        notes += tuple(f"suppressed by a negative bank: {m.bank}/{m.entry.id} at distance {m.distance}"
-                       for m in result.suppressed)
-        findings = [] if any(m.negative for m in result.matches) else [
-            _from_hash(m, self.banks.banks[m.bank].action) for m in result.matches
-        ]
+        notes: tuple[str, ...] = (
+            (f"PDQ quality {query.quality} below the gate; not matched",) if result.low_quality else ()
+        )
+        notes += tuple(
+            f"suppressed by a negative bank: {m.bank}/{m.entry.id} at distance {m.distance}" for m in result.suppressed
+        )
+        findings = (
+            []
+            if any(m.negative for m in result.matches)
+            else [_from_hash(m, self.banks.banks[m.bank].action) for m in result.matches]
+        )
         return self._decide(findings, "image", d, service, self.index.version, notes)
 
-    def review_video(self, path: str | Path, *, direction: Direction | str | None = None, service: str | None = None,
-                     every: float = 1.0) -> ReviewResult:
+    def review_video(
+        self,
+        path: str | Path,
+        *,
+        direction: Direction | str | None = None,
+        service: str | None = None,
+        every: float = 1.0,
+    ) -> ReviewResult:
         """Review a video by PDQ hashes of frames sampled every `every` seconds."""
         d = None if direction is None else Direction(direction)
         findings: list[Finding] = []

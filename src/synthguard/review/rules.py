@@ -61,7 +61,8 @@ def _detector(name: str, risk: str, action: Action, what: str) -> Entry:
 
 _NUM = "0-9"
 # These run on the contact view: the normal view (case and width folded, symbols and spaces dropped) with
-# Chinese numerals read as digits (repeated letters are already collapsed: "qq" reads "q"); group 1 is the detail itself.
+# Chinese numerals read as digits (repeated letters are already collapsed: "qq" reads "q");
+# group 1 is the detail itself.
 _CONTACT = {
     "phone": rf"(?:^|[^{_NUM}])(1[3-9][{_NUM}]{{9}})(?:[^{_NUM}]|$)",
     "qq": rf"(?:q|扣|企鹅|球|q号)(?:号|号码|群)?([1-9][{_NUM}]{{4,10}})(?:[^{_NUM}]|$)",
