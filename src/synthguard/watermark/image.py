@@ -47,6 +47,7 @@ _SSIM_K = 0.115  # local amplitude per sqrt(2*var + C2): keeps local SSIM near 1
 _SSIM_C2 = (0.03 * 255) ** 2
 _RMS_CAP = 2.2  # global RMS of the change at strength 1 (PSNR ~ 41 dB after rounding)
 _MIN_EFFECTIVE_RMS = 0.45
+_SELF_CHECK_Z = 10.0  # the unattacked mark must clear this pilot z and decode, else CapacityTooLow
 _REFINE_STEPS = [(ds, dr) for ds in (-0.004, 0.0, 0.004) for dr in (-0.3, 0.0, 0.3) if ds or dr]
 _HYPOTHESES = 8 * TILE * TILE * (1 + MAX_LATTICE_CANDIDATES + len(_REFINE_STEPS))  # dihedral x shift x lattice
 _STRIP = 1024
@@ -116,6 +117,7 @@ def embed_image(
     strength: float = DEFAULT_STRENGTH,
     *,
     max_pixels: int = MAX_PIXELS,
+    self_check: bool = True,
 ) -> Image.Image:
     """Return a watermarked copy of img carrying payload under key (same size and mode, alpha kept)."""
     key = check_key(key)
@@ -153,6 +155,12 @@ def embed_image(
         res = Image.fromarray(stacked[..., 0] if stacked.shape[2] == 1 else stacked, mode=mode)
     if res.mode != out_mode:
         res = res.convert(out_mode)
+    if self_check:
+        found = _evaluate(image_luma(res), IDENTITY, pattern_for(key))
+        if found.z < _SELF_CHECK_Z or decode(chip_soft_values(found.whitened, pattern_for(key)), key) != payload:
+            raise CapacityTooLow(
+                f"image {img.width}x{img.height} cannot carry the payload reliably (self-check z={found.z:.1f})"
+            )
     res.info.update({k: v for k, v in img.info.items() if k in ("dpi", "icc_profile", "exif")})
     return res
 

@@ -1,0 +1,244 @@
+"""Image watermark benchmark: synthguard beside invisible-watermark (dwtDct, dwtDctSvd, rivaGan) and
+blind-watermark, same images, same attacks, same run.
+
+Usage: python benchmarks/watermark_image.py [--max-side 768] [--images 30] [--riva 8] [--fp 300]
+Images: /work/shared/data/images (SVG skipped), each scaled so its long side is at most --max-side, plus
+centre/corner crops of the large ones until there are --images. Prints markdown tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import os
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from attacks import ATTACKS  # noqa: E402
+
+from synthguard.watermark.image import detect_image, embed_image, image_luma  # noqa: E402
+from synthguard.watermark.payload import DATA_BITS, Payload  # noqa: E402
+
+DATA = Path(os.environ.get("SYNTHGUARD_SHARED", "/work/shared/data")) / "images"
+KEY = b"benchmark-key-0123456789abcdef00"
+PEER_BITS = 32
+
+
+def load_images(max_side: int, count: int) -> list[tuple[str, Image.Image]]:
+    """The benchmark set: every shared raster image, scaled down, plus crops of the big ones."""
+    out: list[tuple[str, Image.Image]] = []
+    big: list[tuple[str, Image.Image]] = []
+    for path in sorted(DATA.iterdir()):
+        if path.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):
+            continue
+        img = Image.open(path).convert("RGB")
+        if min(img.size) < 128:
+            continue
+        if max(img.size) > 2 * max_side:
+            big.append((path.stem, img))
+        f = min(1.0, max_side / max(img.size))
+        out.append((path.stem, img.resize((round(img.width * f), round(img.height * f)), Image.Resampling.LANCZOS)))
+    i = 0
+    while len(out) < count and big:
+        name, img = big[i % len(big)]
+        w, h = min(img.width, max_side), min(img.height, max_side)
+        k = i // len(big)
+        left = [(img.width - w) // 2, 0, img.width - w][k % 3]
+        top = [(img.height - h) // 2, img.height - h, 0][k % 3]
+        out.append((f"{name}_crop{k}", img.crop((left, top, left + w, top + h))))
+        i += 1
+    return out
+
+
+def psnr(a: Image.Image, b: Image.Image) -> float:
+    x = np.asarray(a.convert("RGB"), dtype=np.float64)
+    y = np.asarray(b.convert("RGB"), dtype=np.float64)
+    return float(10 * np.log10(255**2 / max(np.mean((x - y) ** 2), 1e-12)))
+
+
+def ssim(a: Image.Image, b: Image.Image) -> float:
+    x, y = image_luma(a).astype(np.float64), image_luma(b).astype(np.float64)
+
+    def g(v: np.ndarray) -> np.ndarray:
+        return ndimage.gaussian_filter(v, 1.5, truncate=3.5)
+
+    mx, my = g(x), g(y)
+    vx, vy, cxy = g(x * x) - mx * mx, g(y * y) - my * my, g(x * y) - mx * my
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    return float(np.mean(((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))))
+
+
+class Method:
+    """One watermarking method: embed bits into an RGB image, read bits back."""
+
+    name = ""
+    nbits = PEER_BITS
+
+    def embed(self, img: Image.Image, bits: np.ndarray) -> Image.Image:
+        raise NotImplementedError
+
+    def read(self, img: Image.Image) -> np.ndarray | None:
+        raise NotImplementedError
+
+
+class Ours(Method):
+    name = "synthguard"
+    nbits = DATA_BITS
+
+    def embed(self, img: Image.Image, bits: np.ndarray) -> Image.Image:
+        return embed_image(img, Payload.from_int(int("".join(map(str, bits)), 2)), KEY)
+
+    def read(self, img: Image.Image) -> np.ndarray | None:
+        found = detect_image(img, KEY)
+        if found.payload is None:
+            return None
+        value = found.payload.to_int()
+        return np.array([(value >> (DATA_BITS - 1 - i)) & 1 for i in range(DATA_BITS)])
+
+
+class InvisibleWatermark(Method):
+    def __init__(self, algo: str) -> None:
+        from imwatermark import WatermarkDecoder, WatermarkEncoder
+
+        self.algo, self.name = algo, f"imwatermark-{algo}"
+        self.enc_cls, self.dec_cls = WatermarkEncoder, WatermarkDecoder
+        if algo == "rivaGan":
+            WatermarkEncoder.loadModel()
+            WatermarkDecoder.loadModel()
+
+    def embed(self, img: Image.Image, bits: np.ndarray) -> Image.Image:
+        enc = self.enc_cls()
+        enc.set_watermark("bits", [int(b) for b in bits])
+        bgr = np.asarray(img.convert("RGB"))[:, :, ::-1].copy()
+        out = enc.encode(bgr, self.algo)
+        return Image.fromarray(np.clip(out, 0, 255).astype(np.uint8)[:, :, ::-1].copy())
+
+    def read(self, img: Image.Image) -> np.ndarray | None:
+        dec = self.dec_cls("bits", self.nbits)
+        bgr = np.asarray(img.convert("RGB"))[:, :, ::-1].copy()
+        return np.array(dec.decode(bgr, self.algo), dtype=int)
+
+
+class BlindWatermark(Method):
+    name = "blind-watermark"
+
+    def embed(self, img: Image.Image, bits: np.ndarray) -> Image.Image:
+        from blind_watermark import WaterMark
+
+        bwm = WaterMark(password_img=1, password_wm=1)
+        bwm.read_img(img=np.asarray(img.convert("RGB"))[:, :, ::-1].astype(np.float32))
+        bwm.read_wm([bool(b) for b in bits], mode="bit")
+        out = bwm.embed()
+        return Image.fromarray(np.clip(np.rint(out), 0, 255).astype(np.uint8)[:, :, ::-1].copy())
+
+    def read(self, img: Image.Image) -> np.ndarray | None:
+        from blind_watermark import WaterMark
+
+        bwm = WaterMark(password_img=1, password_wm=1)
+        arr = np.asarray(img.convert("RGB"))[:, :, ::-1].astype(np.float32)
+        return (np.asarray(bwm.extract(embed_img=arr, wm_shape=self.nbits, mode="bit")) > 0.5).astype(int)
+
+
+def quiet(fn: Callable[[], object]) -> object:
+    with contextlib.redirect_stdout(io.StringIO()):
+        return fn()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--max-side", type=int, default=768)
+    ap.add_argument("--images", type=int, default=30)
+    ap.add_argument("--riva", type=int, default=8, help="images for rivaGan (about 1 s per call)")
+    ap.add_argument("--peer-images", type=int, default=30)
+    ap.add_argument("--fp", type=int, default=300, help="unmarked images/crops/keys for the false-positive run")
+    args = ap.parse_args()
+    images = load_images(args.max_side, args.images)
+    print(f"{len(images)} images, long side <= {args.max_side}, {len(ATTACKS)} attacks\n")
+    methods: list[Method] = [Ours()]
+    for algo in ("dwtDct", "dwtDctSvd", "rivaGan"):
+        try:
+            methods.append(InvisibleWatermark(algo))
+        except Exception as exc:  # a peer that cannot load is reported, not fatal
+            print(f"skip imwatermark {algo}: {exc}")
+    methods.append(BlindWatermark())
+    rng = np.random.default_rng(7)
+    acc: dict[tuple[str, str], list[float]] = defaultdict(list)
+    exact: dict[tuple[str, str], list[bool]] = defaultdict(list)
+    quality: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    times: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
+    for m in methods:
+        limit = args.riva if m.name.endswith("rivaGan") else (len(images) if m.name == "synthguard" else args.peer_images)
+        for name, img in images[:limit]:
+            bits = rng.integers(0, 2, m.nbits)
+            mp = img.width * img.height / 1e6
+            try:
+                t0 = time.perf_counter()
+                marked = quiet(lambda: m.embed(img, bits))
+                t_embed = time.perf_counter() - t0
+            except Exception as exc:
+                print(f"{m.name} embed failed on {name}: {type(exc).__name__}: {exc}")
+                continue
+            assert isinstance(marked, Image.Image)
+            quality[m.name].append((psnr(img, marked), ssim(img, marked)))
+            t_read = 0.0
+            for attack, fn in ATTACKS.items():
+                attacked = fn(marked)
+                t0 = time.perf_counter()
+                try:
+                    got = quiet(lambda: m.read(attacked))
+                except Exception:
+                    got = None
+                if attack == "none":
+                    t_read = time.perf_counter() - t0
+                ok = isinstance(got, np.ndarray) and got.shape == bits.shape
+                acc[(m.name, attack)].append(float(np.mean(got == bits)) if ok else 0.5)
+                exact[(m.name, attack)].append(bool(ok and np.array_equal(got, bits)))
+            times[m.name].append((t_embed, t_read, mp))
+        print(f"done {m.name}", file=sys.stderr, flush=True)
+    names = [m.name for m in methods]
+    print("### Exact payload rate (bit accuracy)\n")
+    print("| attack | " + " | ".join(names) + " |")
+    print("|---" * (len(names) + 1) + "|")
+    for attack in ATTACKS:
+        cells = []
+        for n in names:
+            e, a = exact.get((n, attack), []), acc.get((n, attack), [])
+            cells.append(f"{np.mean(e):.2f} ({np.mean(a):.2f})" if e else "-")
+        print(f"| {attack} | " + " | ".join(cells) + " |")
+    print("\n### Quality and speed\n")
+    print("| method | bits | images | PSNR mean/min | SSIM mean/min | embed ms/MP | detect ms/MP |")
+    print("|---|---|---|---|---|---|---|")
+    for m in methods:
+        q, t = np.array(quality[m.name]), np.array(times[m.name])
+        if q.size == 0:
+            continue
+        mp = t[:, 2].sum()
+        print(
+            f"| {m.name} | {m.nbits} | {len(q)} | {q[:, 0].mean():.1f}/{q[:, 0].min():.1f} | "
+            f"{q[:, 1].mean():.4f}/{q[:, 1].min():.4f} | {1000 * t[:, 0].sum() / mp:.0f} | {1000 * t[:, 1].sum() / mp:.0f} |"
+        )
+    if args.fp:
+        false_pos, min_p = 0, 1.0
+        for i in range(args.fp):
+            name, img = images[i % len(images)]
+            f = 0.5 + 0.5 * ((i * 37) % 100) / 100
+            crop = img.crop((0, 0, max(128, round(img.width * f)), max(128, round(img.height * f))))
+            found = detect_image(crop, KEY + i.to_bytes(4, "big"))
+            false_pos += found.present
+            min_p = min(min_p, found.p_value)
+        print(f"\nFalse positives: {false_pos} of {args.fp} unmarked images/crops/keys; smallest p-value {min_p:.2e}")
+
+
+if __name__ == "__main__":
+    main()
