@@ -58,6 +58,8 @@ def ffilter(x: npt.NDArray[np.float32], rate: int, graph: str) -> Audio:
 
 
 def _butter(x: npt.NDArray[np.float32], rate: int, cutoff: float, kind: str) -> Audio:
+    if cutoff >= 0.49 * rate:
+        return x, rate  # already band-limited below the cutoff
     sos = butter(8, cutoff, btype=kind, fs=rate, output="sos")
     return np.asarray(sosfilt(sos, x, axis=0), dtype=np.float32), rate
 

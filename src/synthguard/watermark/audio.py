@@ -26,12 +26,12 @@ FloatArray = npt.NDArray[np.float64]
 
 PERIOD_SLOTS = 90  # 2.88 s: any 3 s excerpt holds one full period
 SYNC_GROUP = 8
-SYNC_GROUPS = 76
+SYNC_GROUPS = 150
 MIN_SECONDS = 2.0
 MIN_RATE = 8000
-BASE_STRENGTH = 0.045  # log-magnitude step of every cell
-MAX_STRENGTH = 0.22  # cap of the informed boost per cell
-MARGIN = 0.10  # target mean log-residual per cell in the chip's direction
+BASE_STRENGTH = 0.03  # log-magnitude step of every cell
+MAX_STRENGTH = 0.15  # cap of the informed boost per cell
+MARGIN = 0.05  # target mean log-residual per cell in the chip's direction
 GIVE_UP = 1.0  # largest typical per-cell boost spent on one chip
 ITERATIONS = 3
 TIME_SCALES = tuple(1.0 + 0.01 * k for k in range(-6, 7))
@@ -138,7 +138,8 @@ def embed_audio(
     floor = dsp.energy_floor(host)
     if host.shape[0] == 0 or np.mean(host > 10 * floor) < 0.1:
         raise CapacityTooLow("capacity too low: the audio is (nearly) silent in the 500-3750 Hz band")
-    r_host = dsp.raw_residuals(host, floor)
+    mix = dsp.choose_mix(host, floor)
+    r_host = dsp.raw_residuals(host, floor, mix)
     audible = host / (host + floor)  # a quiet cell's log energy barely moves however hard it is pushed
 
     amp = np.full((n_slots, dsp.N_BANDS), BASE_STRENGTH * strength)
@@ -147,11 +148,11 @@ def embed_audio(
         w_mono = dsp.istft_embed(_mark_spec(mono_spec, amp * cell_chip), n16)
         marked = _cells(mono16 + w_mono)
         m = min(marked.shape[0], n_slots)
-        r_raw = dsp.raw_residuals(marked, floor)[:m]
+        r_raw = dsp.raw_residuals(marked, floor, mix)[:m]
         gain = float(np.sum((r_raw - r_host[:m]) * cell_chip[:m]) / max(np.sum(amp[:m]), 1e-12))
         gain = max(gain, 0.3)
-        r_mark = dsp.residuals(marked, floor)[:m]
-        slope = dsp.residual_slope(marked, floor)[:m] * audible[:m] * (amp[:m] < cap)
+        r_mark = dsp.residuals(marked, floor, mix)[:m]
+        slope = dsp.residual_slope(marked, floor, mix)[:m] * audible[:m] * (amp[:m] < cap)
         g = group[:m].ravel()
         score = np.bincount(g, (r_mark * cell_chip[:m]).ravel(), minlength=group.max() + 1)
         count = np.bincount(g, minlength=group.max() + 1)
@@ -206,6 +207,9 @@ def _search(mono16: FloatArray, lay: _Layout) -> tuple[list[_Candidate], int]:
     """Best alignment per evaluated time/frequency scale; also the number of hypotheses tried."""
     power = dsp.fine_power(mono16)
     floor_cache: dict[float, tuple[FloatArray, float]] = {}
+    plain = dsp.cumulative(power @ _band_matrix(1.0))
+    plain_cells = dsp.slot_energies(plain, 0.0, float(dsp.FINE_PER_SLOT))
+    mix = dsp.choose_mix(plain_cells, dsp.energy_floor(plain_cells))
     found: list[_Candidate] = []
     tried = 0
 
@@ -219,7 +223,7 @@ def _search(mono16: FloatArray, lay: _Layout) -> tuple[list[_Candidate], int]:
         cum, floor = floor_cache[fs]
         best: _Candidate | None = None
         for phase in range(dsp.FINE_PER_SLOT):
-            cells = dsp.residuals(dsp.slot_energies(cum, phase * scale, dsp.FINE_PER_SLOT * scale), floor)
+            cells = dsp.residuals(dsp.slot_energies(cum, phase * scale, dsp.FINE_PER_SLOT * scale), floor, mix)
             if cells.shape[0] < PERIOD_SLOTS:
                 continue
             folded = np.zeros((PERIOD_SLOTS, dsp.N_BANDS))

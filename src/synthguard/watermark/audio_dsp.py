@@ -6,7 +6,7 @@ from math import gcd
 
 import numpy as np
 import numpy.typing as npt
-from scipy.ndimage import uniform_filter
+from scipy.ndimage import uniform_filter1d
 from scipy.signal import resample_poly
 
 FloatArray = npt.NDArray[np.float64]
@@ -19,8 +19,8 @@ FINE_HOP = 128
 FINE_PER_SLOT = 4  # one cell is 4 fine hops = 2 embedding hops = 32 ms
 BIN_HZ = WORK_RATE / N_FFT
 FIRST_BIN = 16  # 500 Hz
-BINS_PER_BAND = 4  # 125 Hz bands
-N_BANDS = 26  # 500 Hz .. 3750 Hz
+BINS_PER_BAND = 2  # 62.5 Hz bands
+N_BANDS = 52  # 500 Hz .. 3750 Hz
 LAST_BIN = FIRST_BIN + BINS_PER_BAND * N_BANDS
 FLOOR_RATIO = 3e-3  # cells more than 25 dB below the mean cell energy count as silent
 CLIP = 0.5  # soft limit of a residual: onsets and pauses would otherwise dominate the statistics
@@ -92,23 +92,35 @@ def slot_energies(cum: FloatArray, start: float, frames_per_slot: float) -> Floa
     return np.asarray(np.diff(at, axis=0), dtype=np.float64)
 
 
-def raw_residuals(energy: FloatArray, floor: float) -> FloatArray:
-    """Log cell energy minus the mean of its eight time-frequency neighbours."""
-    if energy.shape[0] == 0:
-        return energy
+MIXES = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+def raw_residuals(energy: FloatArray, floor: float, mix: float) -> FloatArray:
+    """Log cell energy minus a prediction: mix x (mean of its 2 time neighbours) + (1 - mix) x (2 band neighbours).
+
+    Music is steadier in time and speech steadier across bands, so the detector picks mix per clip.
+    """
+    if energy.shape[0] < 2:
+        return np.zeros_like(energy)
     log_e = np.log(energy + floor)
-    box = uniform_filter(log_e, size=3, mode="nearest")
-    return np.asarray(log_e - (9.0 * box - log_e) / 8.0, dtype=np.float64)
+    in_time = (3.0 * uniform_filter1d(log_e, 3, axis=0, mode="nearest") - log_e) / 2.0
+    in_band = (3.0 * uniform_filter1d(log_e, 3, axis=1, mode="nearest") - log_e) / 2.0
+    return np.asarray(log_e - mix * in_time - (1.0 - mix) * in_band, dtype=np.float64)
 
 
-def residuals(energy: FloatArray, floor: float) -> FloatArray:
+def residuals(energy: FloatArray, floor: float, mix: float) -> FloatArray:
     """Soft-limited residuals (CLIP * tanh(r / CLIP)): the detector's per-cell feature."""
-    return np.asarray(CLIP * np.tanh(raw_residuals(energy, floor) / CLIP), dtype=np.float64)
+    return np.asarray(CLIP * np.tanh(raw_residuals(energy, floor, mix) / CLIP), dtype=np.float64)
 
 
-def residual_slope(energy: FloatArray, floor: float) -> FloatArray:
+def residual_slope(energy: FloatArray, floor: float, mix: float) -> FloatArray:
     """d residuals / d raw residual: how much a cell still responds to the mark."""
-    return np.asarray(np.cosh(raw_residuals(energy, floor) / CLIP) ** -2, dtype=np.float64)
+    return np.asarray(np.cosh(raw_residuals(energy, floor, mix) / CLIP) ** -2, dtype=np.float64)
+
+
+def choose_mix(energy: FloatArray, floor: float) -> float:
+    """The prediction mix with the smallest residual power on these cells (a function of the audio only)."""
+    return min(MIXES, key=lambda mix: float(np.mean(residuals(energy, floor, mix) ** 2)))
 
 
 def energy_floor(energy: FloatArray) -> float:
