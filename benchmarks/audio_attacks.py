@@ -49,7 +49,7 @@ def load(path: Path) -> Audio:
 def codec(x: npt.NDArray[np.float32], rate: int, encoder: list[str], fmt: str) -> Audio:
     """Encode with ffmpeg (encoder args, container fmt) and decode back to float."""
     coded = _ffmpeg(_wav_bytes(x, rate), ["-f", "wav"], [*encoder, "-f", fmt])
-    return _to_float(coded, ["-f", fmt])
+    return _to_float(coded, ["-f", "aac" if fmt == "adts" else fmt])  # the ADTS demuxer is named aac
 
 
 def ffilter(x: npt.NDArray[np.float32], rate: int, graph: str) -> Audio:
