@@ -393,6 +393,12 @@ class _Decoded:
     metadata: dict[str, str]
 
 
+def decode_audio(media: Media) -> tuple[FloatArray, int]:
+    """Decode an audio file to samples (frames, channels) in -1..1 and its sample rate."""
+    decoded = _decode(media)
+    return decoded.samples, decoded.rate
+
+
 def _decode(media: Media) -> _Decoded:
     if media.format in SOUNDFILE_FORMATS:
         return _decode_soundfile(media)
