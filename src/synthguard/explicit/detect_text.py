@@ -215,7 +215,7 @@ class _Blocks(HTMLParser):
 
     def handle_data(self, data: str) -> None:
         if not self._skip:
-            self.lines[-1] += " ".join(data.split()) if not data.isspace() else ""
+            self.lines[-1] += re.sub(r"\s+", " ", data)
 
 
 _VOID = frozenset(
