@@ -161,7 +161,7 @@ def test_rotation_kept_and_label_upright() -> None:
     src = _make(rotation=90)
     result = label_video(Media.from_bytes(src), PRODUCER)
     assert result.rotation == 90
-    t, image, _ = _frames(result.data)[0]
+    _, image, _ = _frames(result.data)[0]
     assert image.size == (H, W)  # displayed portrait
     hit = detect_label(image)
     assert hit.found and hit.position is not None and hit.position.value == "bottom"
