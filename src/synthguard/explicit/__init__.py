@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from synthguard.explicit.detect_image import Detection, detect_image_label, detect_label
+from synthguard.explicit.image import ImageLabelResult, apply_image_label
 from synthguard.explicit.render import (
     Backdrop,
     LabelPlan,
@@ -18,6 +20,8 @@ from synthguard.explicit.wording import Language, Wording, wording_problems
 
 __all__ = [
     "Backdrop",
+    "Detection",
+    "ImageLabelResult",
     "LabelPlan",
     "LabelStyle",
     "Language",
@@ -25,6 +29,9 @@ __all__ = [
     "RenderedLabel",
     "Scheme",
     "Wording",
+    "apply_image_label",
+    "detect_image_label",
+    "detect_label",
     "overlay",
     "place",
     "plan_label",
