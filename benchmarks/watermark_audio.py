@@ -75,12 +75,80 @@ def tts_clips(tmp: Path) -> list[tuple[str, np.ndarray, int]]:
     return out
 
 
+def _pkg_resources_shim() -> None:
+    """resemble-perth imports pkg_resources.resource_filename, which setuptools >= 81 no longer ships."""
+    try:
+        import pkg_resources  # noqa: F401
+    except ImportError:
+        import importlib.resources
+        import types
+
+        shim = types.ModuleType("pkg_resources")
+
+        def resource_filename(package: str, name: str) -> str:
+            return str(importlib.resources.files(package).joinpath(name))
+
+        shim.resource_filename = resource_filename  # type: ignore[attr-defined]
+        sys.modules["pkg_resources"] = shim
+
+
+def _torchaudio_shim() -> None:
+    """The three torchaudio transforms perth constructs, on torch.stft/istft with torchaudio's defaults.
+
+    Used only when torchaudio is not importable (no build matching the installed torch); perth needs
+    just the STFT pair (centre padding by reflection, one-sided, unnormalised, complex output).
+    """
+    try:
+        import torchaudio.transforms  # noqa: F401
+
+        return
+    except (ImportError, RuntimeError):
+        pass
+    import types
+
+    import torch
+
+    class Spectrogram(torch.nn.Module):
+        def __init__(self, n_fft: int, win_length: int, hop_length: int, window_fn: object, **_: object) -> None:
+            super().__init__()
+            self.n_fft, self.hop = n_fft, hop_length
+            self.register_buffer("window", window_fn(win_length))  # type: ignore[operator]
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.stft(
+                x, self.n_fft, self.hop, window=self.window, center=True, pad_mode="reflect", return_complex=True
+            )
+
+    class InverseSpectrogram(Spectrogram):
+        def forward(self, spec: torch.Tensor) -> torch.Tensor:
+            return torch.istft(spec, self.n_fft, self.hop, window=self.window, center=True)
+
+    class TimeStretch(torch.nn.Module):  # unused at inference; holds the buffer perth's checkpoint carries
+        def __init__(self, n_freq: int, hop_length: int, **_: object) -> None:
+            super().__init__()
+            self.register_buffer("phase_advance", torch.linspace(0, 3.141592653589793 * hop_length, n_freq)[:, None])
+
+    transforms = types.ModuleType("torchaudio.transforms")
+    transforms.Spectrogram = Spectrogram  # type: ignore[attr-defined]
+    transforms.InverseSpectrogram = InverseSpectrogram  # type: ignore[attr-defined]
+    transforms.TimeStretch = TimeStretch  # type: ignore[attr-defined]
+    package = types.ModuleType("torchaudio")
+    package.transforms = transforms  # type: ignore[attr-defined]
+    sys.modules["torchaudio"], sys.modules["torchaudio.transforms"] = package, transforms
+    print("note: torchaudio unavailable for this torch; perth runs on a torch.stft/istft stand-in")
+
+
 def perth_model() -> object | None:
     """resemble-perth's implicit watermarker, or None when it is not installed."""
     try:
+        _pkg_resources_shim()
+        _torchaudio_shim()
         import perth
 
-        return perth.PerthImplicitWatermarker() if perth.PerthImplicitWatermarker else None
+        if perth.PerthImplicitWatermarker is None:
+            print("note: resemble-perth's PerthImplicitWatermarker did not import (librosa/torch missing?)")
+            return None
+        return perth.PerthImplicitWatermarker()
     except Exception as exc:  # the peer is optional; any import/model failure just skips its column
         print(f"note: resemble-perth unavailable ({exc.__class__.__name__}: {exc})")
         return None
@@ -118,13 +186,16 @@ def main() -> int:
     names = ["none", *[a for a in args.attacks.split(",") if a in attacks and a != "none"]]
     perth = perth_model()
 
-    def check(col: str, z: np.ndarray, zr: int, payload: Payload) -> bool:
-        """Perth: presence; ours: the exact payload."""
+    def check(col: str, z: np.ndarray, zr: int, payload: Payload, attack: str) -> bool:
+        """Perth: presence; ours: the exact payload (presence recorded on the side)."""
         if col == "perth":
             return perth_present(perth, z, zr)
-        return detect_audio(z, zr, KEY).payload == payload
+        found = detect_audio(z, zr, KEY)
+        presence[col][attack].append(found.present)
+        return found.payload == payload
 
     cols = [f"ours s={s:g}" for s in strengths] + (["perth"] if perth is not None else [])
+    presence: dict[str, dict[str, list[bool]]] = {c: {a: [] for a in names} for c in cols}
     hits: dict[str, dict[str, list[bool]]] = {c: {a: [] for a in names} for c in cols}
     quality: dict[str, list[tuple[float, float | None]]] = {c: [] for c in cols}
     t_embed = dict.fromkeys(cols, 0.0)
@@ -153,20 +224,30 @@ def main() -> int:
                     hits[col][attack].append(False)
                     continue
                 t0 = time.perf_counter()
-                ok = check(col, z, zr, payload)
+                ok = check(col, z, zr, payload, attack)
                 t_detect[col] += time.perf_counter() - t0
                 n_detect[col] += 1
                 hits[col][attack].append(ok)
-        print(f"[{i + 1}/{len(clips)}] {name}", file=sys.stderr, flush=True)
+        snrs = " ".join(f"{c}: {quality[c][-1][0]:.1f} dB" for c in cols)
+        print(f"[{i + 1}/{len(clips)}] {name} {snrs}", file=sys.stderr, flush=True)
 
     print(f"\n{len(clips)} clips of {args.seconds:g} s (short recordings looped with 0.2 s gaps), key fixed.")
     print("ours = exact 64-bit payload recovered; perth = presence detected (it carries no payload)\n")
-    print("| attack | " + " | ".join(cols) + " |")
-    print("|---|" + "---|" * len(cols))
+    ours = [c for c in cols if c != "perth"]
+    heads = [f"{c} payload" for c in ours] + [f"{c} present" for c in ours]
+    heads += ["perth present", "ratio ours/perth present"] if "perth" in cols else []
+    print("| attack | " + " | ".join(heads) + " |")
+    print("|---|" + "---|" * len(heads))
     for attack in names:
-        cells = [f"{np.mean(hits[c][attack]):.2f}" for c in cols]
+        cells = [f"{np.mean(hits[c][attack]):.2f}" for c in ours]
+        cells += [f"{np.mean(presence[c][attack]) if presence[c][attack] else 0:.2f}" for c in ours]
+        if "perth" in cols:
+            ref = float(np.mean(hits["perth"][attack]))
+            mine = float(np.mean(presence[ours[0]][attack])) if presence[ours[0]][attack] else 0.0
+            cells += [f"{ref:.2f}", f"{mine / ref:.2f}" if ref > 0 else "inf"]
         print(f"| {attack} | " + " | ".join(cells) + " |")
     snr_row = [f"{np.mean([q[0] for q in quality[c]]):.1f} (min {min(q[0] for q in quality[c]):.1f})" for c in cols]
+    print("\nquality and speed (columns: " + ", ".join(cols) + ")")
     print("| segmental SNR dB | " + " | ".join(snr_row) + " |")
     pesq_row = []
     for c in cols:
