@@ -111,16 +111,20 @@ def _prefixes(packet: str, uri: str) -> list[str]:
 
 def _strip_existing(packet: str) -> str:
     """Remove every existing TC260 property and base64 label copy, so exactly one remains after merging."""
+    # No leading \s* / \s+ in these patterns: on hostile packets with long whitespace runs that backtracks
+    # quadratically; leaving the surrounding whitespace in place is harmless.
+    names = "AIGC|" + "|".join(_FIELD_NAMES)
     for prefix in _prefixes(packet, TC260_NS):
         p = re.escape(prefix)
-        names = "AIGC|" + "|".join(_FIELD_NAMES)
-        packet = re.sub(rf"\s*<{p}:(?:{names})\b[^>]*?/>", "", packet)
-        packet = re.sub(rf"\s*<{p}:({names})\b[^>]*?>.*?</{p}:\1\s*>", "", packet, flags=re.S)
-        packet = re.sub(rf"\s+{p}:(?:{names})\s*=\s*(\"[^\"]*\"|'[^']*')", "", packet)
+        packet = re.sub(rf"<{p}:(?:{names})\b[^>]*?/>", "", packet)
+        packet = re.sub(rf"<{p}:({names})\b[^>]*?>[^<]*</{p}:\1\s*>", "", packet)
+        packet = re.sub(rf"\b{p}:(?:{names})\s*=\s*(\"[^\"]*\"|'[^']*')", "", packet)
+        if not re.search(rf"[<\s]{p}:", packet):
+            packet = re.sub(rf"\bxmlns:{p}\s*=\s*[\"']{re.escape(TC260_NS)}[\"']", "", packet)
     for prefix in _prefixes(packet, XMPKV_NS):
         p = re.escape(prefix)
-        packet = re.sub(rf"\s+{p}:XmpKvBase64\s*=\s*(\"[^\"]*\"|'[^']*')", "", packet)
-        packet = re.sub(rf"\s*<{p}:XmpKvBase64\b[^>]*?>.*?</{p}:XmpKvBase64\s*>", "", packet, flags=re.S)
+        packet = re.sub(rf"\b{p}:XmpKvBase64\s*=\s*(\"[^\"]*\"|'[^']*')", "", packet)
+        packet = re.sub(rf"<{p}:XmpKvBase64\b[^>]*?>[^<]*</{p}:XmpKvBase64\s*>", "", packet)
     return packet
 
 
@@ -168,11 +172,14 @@ def merge_label(packet: str | None, label: AigcLabel) -> str:
 
 def _shrink_padding(packet: str, old_len: int) -> str:
     """Use trailing xpacket padding, when there is some, to absorb the growth."""
-    m = re.search(r"(\s+)(<\?xpacket end=)", packet)
-    if not m:
+    end = packet.rfind("<?xpacket end=")
+    if end < 0:
         return packet
+    start = end
+    while start > 0 and packet[start - 1].isspace():  # a scan, not a regex: no backtracking on long runs
+        start -= 1
     grow = len(packet) - old_len
-    pad = m.group(1)
-    if grow <= 0 or len(pad) - grow < 1:
+    pad = end - start
+    if grow <= 0 or pad - grow < 1:
         return packet
-    return packet[: m.start(1)] + pad[: len(pad) - grow] + packet[m.start(2) :]
+    return packet[: start + pad - grow] + packet[end:]
