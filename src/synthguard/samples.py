@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import zipfile
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -46,6 +47,8 @@ def _av(container: str, vcodec: str | None, acodec: str | None, *, seconds: floa
     def make(seed: int) -> bytes:
         import av
 
+        vstream: Any
+        astream: Any
         buf = io.BytesIO()
         with av.open(buf, "w", format=container) as out:
             vstream = astream = None
@@ -59,7 +62,7 @@ def _av(container: str, vcodec: str | None, acodec: str | None, *, seconds: floa
                 astream.layout = "mono" if acodec != "vorbis" else "stereo"
             if vstream is not None:
                 for i in range(int(10 * seconds)):
-                    frame = av.VideoFrame.from_image(_image(seed + i, (64, 48)))
+                    frame = av.VideoFrame.from_image(_image(seed + i, (64, 48)))  # type: ignore[no-untyped-call]
                     for packet in vstream.encode(frame):
                         out.mux(packet)
                 for packet in vstream.encode():

@@ -21,8 +21,10 @@ def test_new_packet_roundtrip(label: AigcLabel) -> None:
 
 
 def test_merge_keeps_other_properties_and_replaces_any_prefix(label: AigcLabel) -> None:
-    packet = _wrap(f'<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/" '
-                   f'xmlns:AIGC="{NS}" dc:format="image/png" AIGC:Label="1" AIGC:ProduceID="old"/>')
+    packet = _wrap(
+        f'<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/" '
+        f'xmlns:AIGC="{NS}" dc:format="image/png" AIGC:Label="1" AIGC:ProduceID="old"/>'
+    )
     merged = merge_label(packet, label)
     assert 'dc:format="image/png"' in merged
     assert f'xmlns:AIGC="{NS}"' not in merged  # the vendor prefix is gone, so tools group it as TC260
@@ -30,7 +32,7 @@ def test_merge_keeps_other_properties_and_replaces_any_prefix(label: AigcLabel) 
 
 
 def test_attribute_form_is_read(label: AigcLabel) -> None:
-    packet = _wrap(f"<rdf:Description rdf:about=\"\" xmlns:T=\"{NS}\" T:AIGC='{label.to_json()}'/>")
+    packet = _wrap(f'<rdf:Description rdf:about="" xmlns:T="{NS}" T:AIGC=\'{label.to_json()}\'/>')
     hits = find_labels(packet)
     assert hits[0].parsed.label == label and hits[0].how.endswith("attribute")
 
@@ -51,8 +53,10 @@ def test_entities_and_dtds_are_refused(label: AigcLabel) -> None:
 @pytest.mark.parametrize("ws", [" ", "\n"])
 def test_long_whitespace_runs_stay_linear(label: AigcLabel, ws: str) -> None:
     run = ws * 1_000_000
-    packet = _wrap(f'<rdf:Description rdf:about="" xmlns:TC260="{NS}">{run}<TC260:AIGC>{{}}</TC260:AIGC>'
-                   "</rdf:Description>", run + '<?xpacket end="w"?>')
+    packet = _wrap(
+        f'<rdf:Description rdf:about="" xmlns:TC260="{NS}">{run}<TC260:AIGC>{{}}</TC260:AIGC></rdf:Description>',
+        run + '<?xpacket end="w"?>',
+    )
     merged = merge_label(packet, label)  # quadratic patterns would take minutes here; the suite timeout catches it
     assert merged.count("<TC260:AIGC>") == 1
 

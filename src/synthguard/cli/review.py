@@ -50,24 +50,31 @@ def review_cmd(
             banks=HashBanks.load(banks) if banks else None,
             policy=Policy.load(policy) if policy else None,
         )
-        scope = {"direction": direction, "service": service}
         if direction not in (None, "input", "output"):
             raise InputError(f"--direction must be input or output, not {direction!r}")
         path = Path(content)
         if content == "-":
-            result = reviewer.review_text(decode_text(sys.stdin.buffer.read(), "<stdin>"), **scope)
+            result = reviewer.review_text(
+                decode_text(sys.stdin.buffer.read(), "<stdin>"), direction=direction, service=service
+            )
         elif len(content) < 4096 and path.is_file():
+            from synthguard.errors import UnsupportedFormat
             from synthguard.fileio import read_input
+            from synthguard.media import Media
 
-            suffix = path.suffix.lower()
-            if suffix in {".mp4", ".mov", ".mkv", ".webm", ".avi"}:
-                result = reviewer.review_video(path, **scope)
-            elif suffix in {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff"}:
-                result = reviewer.review_image(read_input(path), name=str(path), **scope)
+            data = read_input(path)
+            try:  # the modality comes from the bytes, never from the file name
+                modality = Media.from_bytes(data, path.name).sniffed.modality.value
+            except UnsupportedFormat:
+                modality = "text"
+            if modality == "video":
+                result = reviewer.review_video(path, direction=direction, service=service)
+            elif modality == "image":
+                result = reviewer.review_image(data, name=str(path), direction=direction, service=service)
             else:
-                result = reviewer.review_text(decode_text(read_input(path), str(path)), **scope)
+                result = reviewer.review_text(decode_text(data, str(path)), direction=direction, service=service)
         else:
-            result = reviewer.review_text(content, **scope)
+            result = reviewer.review_text(content, direction=direction, service=service)
     if as_json:
         write_stdout(json.dumps(result.to_dict(), ensure_ascii=False, indent=1))
     else:
