@@ -469,7 +469,9 @@ def _encode(media: Media, dec: _Decoded, x: FloatArray) -> bytes:
         fmt = SOUNDFILE_FORMATS[media.format]
         level = _vorbis_quality(dec.bit_rate, x.shape[1], dec.rate) if media.format == "ogg-vorbis" else None
         with sf.SoundFile(buf, "w", dec.rate, x.shape[1], dec.subtype, format=fmt, compression_level=level) as f:
-            f.write(np.clip(x, -1.0, 1.0))
+            clipped = np.clip(x, -1.0, 1.0)
+            for i in range(0, clipped.shape[0], 16384):  # libsndfile's Vorbis writer crashes on very large blocks
+                f.write(clipped[i : i + 16384])
         return buf.getvalue()
     return _encode_av(media, dec, x)
 
