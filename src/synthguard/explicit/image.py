@@ -144,7 +144,7 @@ def _plan_frames(
     greys = np.concatenate([greys_of(f.crop((x, y, x + w, y + h))).ravel() for f in visual[::step]])
     scheme, opacity, contrast = choose_scheme(greys, style)
     if scheme is not label.scheme or opacity != label.opacity:
-        label = render_label(wording, label.measured_glyph_height_px, replace(style, scheme=scheme), opacity=opacity)
+        label = render_label(wording, label.target_glyph_height_px, replace(style, scheme=scheme), opacity=opacity)
     return LabelPlan(label, size, position, xy, contrast)
 
 

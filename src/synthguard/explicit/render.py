@@ -84,6 +84,7 @@ class RenderedLabel:
     scheme: Scheme
     opacity: float
     ink_box: tuple[int, int, int, int]
+    target_glyph_height_px: int
 
     @property
     def size(self) -> tuple[int, int]:
@@ -185,18 +186,30 @@ def _colours(scheme: Scheme) -> tuple[int, int]:
 def render_label(
     text: str, min_glyph_height_px: int, style: LabelStyle = LabelStyle(), *, opacity: float | None = None
 ) -> RenderedLabel:
-    """Render text so its measured glyph height is at least the given pixels; AUTO scheme renders DARK."""
+    """Render text so its glyph ink, measured on the rendered label, is at least the given pixels tall.
+
+    An AUTO scheme renders DARK; plan_label() picks the scheme from the background.
+    """
     check_renderable(text)
-    size = font_size_for(text, min_glyph_height_px)
-    measured = measure_glyph_height(text, size)
+    target = max(1, min_glyph_height_px)
+    size = font_size_for(text, target)
+    while True:
+        label = _draw(text, size, target, style, opacity)
+        if label.measured_glyph_height_px >= target:
+            return label
+        size += 1  # placement on the label's pixel grid cost a row: go one size up
+
+
+def _draw(text: str, size: int, target: int, style: LabelStyle, opacity: float | None) -> RenderedLabel:
+    estimate = measure_glyph_height(text, size)
     scheme = Scheme.DARK if style.scheme is Scheme.AUTO else style.scheme
     alpha = style.opacity if opacity is None else opacity
     fg, bg = _colours(scheme)
     f = font(size)
     left, top, right, bottom = (int(v) for v in f.getbbox(text))
-    stroke = max(1, round(style.outline * measured)) if style.backdrop is Backdrop.OUTLINE else 0
-    pad_x = round(style.padding * measured) + stroke
-    pad_y = round(style.padding * measured * 0.7) + stroke
+    stroke = max(1, round(style.outline * estimate)) if style.backdrop is Backdrop.OUTLINE else 0
+    pad_x = round(style.padding * estimate) + stroke
+    pad_y = round(style.padding * estimate * 0.7) + stroke
     width = (right - left) + 2 * pad_x
     height = (bottom - top) + 2 * pad_y
     origin = (pad_x - left, pad_y - top)
@@ -204,19 +217,38 @@ def render_label(
     ImageDraw.Draw(text_mask).text(origin, text, font=f, fill=255)
     back_mask = Image.new("L", (width, height), 0)
     if style.backdrop is Backdrop.PLATE:
-        radius = round(style.radius * measured)
+        radius = round(style.radius * estimate)
         ImageDraw.Draw(back_mask).rounded_rectangle((0, 0, width - 1, height - 1), radius=radius, fill=255)
+        back_alpha = alpha
     else:
         ImageDraw.Draw(back_mask).text(origin, text, font=f, fill=255, stroke_width=stroke, stroke_fill=255)
+        back_alpha = 1.0  # without a plate, only a solid outline separates the text from the image
     t = np.asarray(text_mask, dtype=np.float32) / 255.0
-    b = np.asarray(back_mask, dtype=np.float32) / 255.0 * alpha
+    b = np.asarray(back_mask, dtype=np.float32) / 255.0 * back_alpha
     out_a = t + b * (1.0 - t)
     grey = np.where(out_a > 0, (fg * t + bg * b * (1.0 - t)) / np.maximum(out_a, 1e-6), 0.0)
     rgba = np.dstack([grey, grey, grey, out_a * 255.0])
     image = Image.fromarray(np.clip(np.rint(rgba), 0, 255).astype(np.uint8), "RGBA")
-    found = text_mask.point(lambda v: 255 if v >= INK_THRESHOLD else 0).getbbox()
-    ink = (found[0], found[1], found[2], found[3]) if found else (0, 0, width, height)
-    return RenderedLabel(image, text, size, measured, scheme, alpha, ink)
+    ink_mask = np.asarray(text_mask) >= INK_THRESHOLD
+    measured = _rendered_height(ink_mask, text, f, origin[0])
+    rows, cols = np.flatnonzero(ink_mask.any(axis=1)), np.flatnonzero(ink_mask.any(axis=0))
+    ink = (int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1) if rows.size else (0, 0, width, height)
+    return RenderedLabel(image, text, size, measured, scheme, alpha, ink, target)
+
+
+def _rendered_height(ink: NDArray[np.bool_], text: str, f: ImageFont.FreeTypeFont, x0: int) -> int:
+    """Smallest ink height among the measured characters, each within its advance on the rendered label."""
+    wanted = set(measured_characters(text))
+    heights = []
+    for i, ch in enumerate(text):
+        if ch not in wanted:
+            continue
+        c0 = x0 + int(f.getlength(text[:i]))
+        c1 = x0 + int(np.ceil(f.getlength(text[: i + 1])))
+        rows = np.flatnonzero(ink[:, max(0, c0) : max(0, c1)].any(axis=1))
+        if rows.size:
+            heights.append(int(rows[-1] - rows[0] + 1))
+    return min(heights) if heights else 0
 
 
 def place(
@@ -303,7 +335,7 @@ def plan_label(
         greys = greys_of(background)[y : y + h, x : x + w]
         scheme, opacity, contrast = choose_scheme(greys.ravel(), style)
         if scheme is not label.scheme or opacity != label.opacity:
-            label = render_label(text, label.measured_glyph_height_px, replace(style, scheme=scheme), opacity=opacity)
+            label = render_label(text, label.target_glyph_height_px, replace(style, scheme=scheme), opacity=opacity)
     return LabelPlan(label, canvas_size, pos, xy, contrast)
 
 
