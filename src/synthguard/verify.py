@@ -143,10 +143,26 @@ def verify_media(media: Media, trust: TrustStore | None = None) -> Report:
     return report
 
 
-def verify(path: str | os.PathLike[str], trust: TrustStore | None = None, limit: int | None = None) -> Report:
-    """Verify a file's metadata labels; raises a SynthguardError (naming the file) if it cannot be read."""
+def verify(
+    path: str | os.PathLike[str], trust: TrustStore | None = None, limit: int | None = None, ledger: str | None = None
+) -> Report:
+    """Verify a file's metadata labels (and, given a ledger, trace it to its generation record)."""
     media = Media.open(path, limit)
     try:
-        return verify_media(media, trust)
+        report = verify_media(media, trust)
+        if ledger is not None:
+            add_ledger_trace(report, media, ledger, trust)
+        return report
     except SynthguardError as exc:
         raise exc.at(str(path)) from None
+
+
+def add_ledger_trace(report: Report, media: Media, target: str, trust: TrustStore | None) -> None:
+    """Put the ledger lookup (entries, verified inclusion proofs) into report.checks["ledger"]."""
+    from synthguard.ledger import Ledger
+    from synthguard.tracing import trace
+
+    labels = [f.found.label for f in report.labels if f.found.label is not None]
+    keys = list(trust.keys.values()) if trust else []
+    with Ledger.open(target) as log:
+        report.checks["ledger"] = trace(log, labels, media.data, keys)

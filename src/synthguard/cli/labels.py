@@ -10,6 +10,7 @@ import typer
 
 if TYPE_CHECKING:
     from synthguard.label.keys import SigningKey
+    from synthguard.ledger import Ledger
 
 from synthguard.cli.common import console, err_console
 from synthguard.cli.walk import Job, plan
@@ -85,6 +86,15 @@ def label_command(
     replace_existing: Annotated[
         bool, typer.Option("--replace-existing", help="Relabel files already labeled by another producer.")
     ] = False,
+    ledger: Annotated[
+        str | None,
+        typer.Option(
+            "--ledger", help="Log each generation here before releasing it (SQLite path or postgresql:// URL)."
+        ),
+    ] = None,
+    user: Annotated[
+        str | None, typer.Option("--user", help="The requesting user's pseudonym for the ledger (never a raw ID).")
+    ] = None,
 ) -> None:
     """Write the GB 45438 metadata label into files, reading every result back."""
     from synthguard.cli.common import reported
@@ -97,18 +107,39 @@ def label_command(
         if produce_id is not None and len(jobs) != 1:
             raise InputError("--produce-id names one file's content; give one file or let IDs be generated")
         key = _load_key(sign)
+        if (ledger is None) != (user is None):
+            raise InputError("--ledger and --user go together: the record ties the output to a user pseudonym")
+        log = _open_ledger(ledger)
     policy = ExistingPolicy.REPLACE if replace_existing else ExistingPolicy.REFUSE
 
     def work(job: Job) -> str:
         media = Media.open(job.source)
         result = label_media(media, producer, produce_id, signer=key, existing=policy)
         assert job.target is not None
+        logged = ""
+        if log is not None and user is not None:  # fail closed: nothing is released unless the record is durable
+            from synthguard.tracing import log_generation
+
+            logged = f" ledger#{log_generation(log, result.label, result.data, user=user, signer=key)}"
         _ensure_parent(job)
         write_atomic(job.target, result.data, mode_from=job.source)
         signed = " signed" if key else ""
-        return f"labeled{signed} {job.target} ({result.format}) ProduceID={result.label.produce_id}"
+        return f"labeled{signed} {job.target} ({result.format}) ProduceID={result.label.produce_id}{logged}"
 
-    raise typer.Exit(_run(jobs, work, "labeling"))
+    try:
+        status = _run(jobs, work, "labeling")
+    finally:
+        if log is not None:
+            log.close()
+    raise typer.Exit(status)
+
+
+def _open_ledger(target: str | None) -> Ledger | None:
+    if target is None:
+        return None
+    from synthguard.ledger import Ledger
+
+    return Ledger.open(target, create=True)
 
 
 def propagate_command(

@@ -53,13 +53,33 @@ def _print(report: dict[str, Any]) -> None:
     for reason in report["reasons"]:
         console.print(f"  - {reason}", markup=False)
     for name, value in report.get("checks", {}).items():
-        console.print(f"  {name}: {json.dumps(value, ensure_ascii=False)}", markup=False)
+        if name == "ledger":
+            _print_ledger(value)
+        else:
+            console.print(f"  {name}: {json.dumps(value, ensure_ascii=False)}", markup=False)
+
+
+def _print_ledger(value: dict[str, Any]) -> None:
+    if not value["entries"]:
+        console.print("  ledger: no generation record found for this file", markup=False)
+    for entry in value["entries"]:
+        rec = entry["record"]
+        console.print(
+            f"  ledger: entry #{entry['index']} ({', '.join(entry['matched_by'])}), proof {entry['proof']}, "
+            f"user {rec.get('user')}, time {rec.get('time')}, review {rec.get('review')}",
+            markup=False,
+        )
+    if value.get("note"):
+        console.print(f"  ledger: {value['note']}", markup=False)
 
 
 def verify_command(
     files: Annotated[list[Path], typer.Argument(help="Files or directories (walked recursively).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array of reports.")] = False,
     trust: Annotated[list[Path] | None, typer.Option("--trust", help="Pinned public key PEM (repeatable).")] = None,
+    ledger: Annotated[
+        str | None, typer.Option("--ledger", help="Trace each file in this ledger (SQLite path or postgresql:// URL).")
+    ] = None,
 ) -> None:
     """Verify GB 45438 metadata labels: exit 0 only when every file is compliant."""
     from synthguard.cli.common import reported
@@ -73,7 +93,7 @@ def verify_command(
     status = 0
     for path, _root in expand(files):
         try:
-            rep = verify(path, store).to_dict()  # type: ignore[arg-type]
+            rep = verify(path, store, ledger=ledger).to_dict()  # type: ignore[arg-type]
         except SynthguardError as exc:
             exc.at(str(path))
             err_console.print(f"synthguard: error: {exc}", markup=False, soft_wrap=True)
