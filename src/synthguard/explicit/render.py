@@ -191,7 +191,12 @@ def render_label(
     An AUTO scheme renders DARK; plan_label() picks the scheme from the background.
     """
     check_renderable(text)
-    target = max(1, min_glyph_height_px)
+    return _render_cached(text, max(1, min_glyph_height_px), style, opacity)
+
+
+@lru_cache(maxsize=128)
+def _render_cached(text: str, target: int, style: LabelStyle, opacity: float | None) -> RenderedLabel:
+    # Cached: a service labels many images of a few sizes, and video repeats one label on every frame.
     size = font_size_for(text, target)
     while True:
         label = _draw(text, size, target, style, opacity)
@@ -332,7 +337,10 @@ def plan_label(
     if background is not None:
         x, y = xy
         w, h = label.size
-        greys = greys_of(background)[y : y + h, x : x + w]
+        if isinstance(background, Image.Image):
+            greys = greys_of(background.crop((x, y, x + w, y + h)))
+        else:
+            greys = greys_of(np.asarray(background)[y : y + h, x : x + w])
         scheme, opacity, contrast = choose_scheme(greys.ravel(), style)
         if scheme is not label.scheme or opacity != label.opacity:
             label = render_label(text, label.target_glyph_height_px, replace(style, scheme=scheme), opacity=opacity)
