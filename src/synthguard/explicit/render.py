@@ -138,7 +138,12 @@ def _is_ideograph(ch: str) -> bool:
 
 
 def measured_characters(text: str) -> str:
-    """The characters whose ink height is measured: the ideographs, else the Latin letters without ascenders."""
+    """The characters whose ink height is measured: 生/成/合, else any ideographs, else Latin x-height letters."""
+    # 生成/合成 are full-height glyphs present in every Chinese wording; a flat glyph such as 工 is short by
+    # design and would not represent the line's text height.
+    generation = "".join(dict.fromkeys(ch for ch in text if ch in "生成合"))
+    if generation:
+        return generation
     ideographs = "".join(dict.fromkeys(ch for ch in text if _is_ideograph(ch)))
     if ideographs:
         return ideographs
