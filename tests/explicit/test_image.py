@@ -5,12 +5,13 @@ from __future__ import annotations
 import io
 import math
 import shutil
+import struct
 import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageCms, ImageOps, ImageSequence
+from PIL import ExifTags, Image, ImageCms, ImageOps, ImageSequence
 
 from synthguard.errors import CapacityTooLow, LabelInvalid, UnsupportedFormat
 from synthguard.explicit import Position, apply_image_label, detect_image_label, detect_label
@@ -201,6 +202,34 @@ def test_icc_exif_xmp_and_jpeg_tables_are_kept() -> None:
     assert out.quantization == Image.open(io.BytesIO(data)).quantization
     assert result.jpeg_quality == 83
     assert_compliant(result)
+
+
+def exif_with_thumbnail(thumbnail: bytes) -> bytes:
+    """EXIF (little-endian TIFF) with IFD0 {Make} and IFD1 pointing at a JPEG thumbnail after it."""
+    make = b"ThumbCam\0"
+    ifd0_at, ifd1_at = 8, 8 + 2 + 12 + 4
+    make_at = ifd1_at + 2 + 2 * 12 + 4
+    thumb_at = make_at + len(make)
+    ifd0 = struct.pack("<H", 1) + struct.pack("<HHII", 0x010F, 2, len(make), make_at) + struct.pack("<I", ifd1_at)
+    ifd1 = (
+        struct.pack("<H", 2)
+        + struct.pack("<HHII", 0x0201, 4, 1, thumb_at)
+        + struct.pack("<HHII", 0x0202, 4, 1, len(thumbnail))
+        + struct.pack("<I", 0)
+    )
+    return b"Exif\0\0" + b"II*\0" + struct.pack("<I", ifd0_at) + ifd0 + ifd1 + make + thumbnail
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP"])
+def test_the_unlabeled_exif_thumbnail_is_dropped(fmt: str) -> None:
+    thumbnail = encode(scene(160, 120, seed=5), "JPEG", quality=70)
+    raw = exif_with_thumbnail(thumbnail)
+    assert Image.open(io.BytesIO(encode(scene(), fmt, exif=raw))).getexif().get_ifd(ExifTags.IFD.IFD1)
+    result = apply_image_label(encode(scene(), fmt, exif=raw), producer=PRODUCER)
+    out = Image.open(io.BytesIO(result.data))
+    assert out.getexif()[0x010F] == "ThumbCam"  # the rest of EXIF is kept
+    assert not out.getexif().get_ifd(ExifTags.IFD.IFD1)
+    assert thumbnail[2:200] not in result.data
 
 
 @pytest.mark.parametrize("quality", [50, 75, 90, 95])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -27,6 +28,7 @@ from synthguard.explicit.render import (
     required_glyph_height,
 )
 from synthguard.explicit.wording import Wording, resolve
+from synthguard.formats import exif as exif_format
 from synthguard.formats import gif, jpeg, png
 from synthguard.label.keys import SigningKey
 from synthguard.label.model import AigcLabel
@@ -113,6 +115,37 @@ def estimate_jpeg_quality(quantization: dict[int, Sequence[int]]) -> int | None:
         if err < best_err:
             best, best_err = q, err
     return best
+
+
+def strip_exif_thumbnail(raw: bytes) -> bytes:
+    """EXIF bytes without the IFD1 thumbnail: an unlabeled rendition of the picture must not ride along.
+
+    The thumbnail bytes are zeroed and IFD0's next-IFD link cleared, so no other offset moves. EXIF that does
+    not parse is returned unchanged (it is carried as found, like any other metadata we do not understand).
+    """
+    prefix = exif_format.EXIF_PREFIX if raw.startswith(exif_format.EXIF_PREFIX) else b""
+    body = raw[len(prefix) :]
+    try:
+        tiff = exif_format.parse(body)
+        ifd0 = tiff.ifd(tiff.first_offset())
+        if not ifd0.next_offset:
+            return raw
+        ifd1 = tiff.ifd(ifd0.next_offset)
+        out = bytearray(body)
+        where, length = ifd1.get(0x0201), ifd1.get(0x0202)
+        if where is not None and length is not None:
+            start, size = tiff.ints(where)[0], tiff.ints(length)[0]
+            if start > 0 and start + size <= len(out):
+                out[start : start + size] = bytes(size)
+        offsets, counts = ifd1.get(0x0111), ifd1.get(0x0117)  # an uncompressed thumbnail's strips
+        if offsets is not None and counts is not None:
+            for start, size in zip(tiff.ints(offsets), tiff.ints(counts), strict=False):
+                if start > 0 and start + size <= len(out):
+                    out[start : start + size] = bytes(size)
+        out[ifd0.next_pos : ifd0.next_pos + tiff.offset_size] = bytes(tiff.offset_size)
+    except SynthguardError:
+        return raw
+    return prefix + bytes(out)
 
 
 def _orientation(im: Image.Image) -> int:
@@ -244,8 +277,16 @@ def _jpeg_transplant(original: bytes, new: bytes) -> bytes:
     meta = [s for s in old_segs if (0xE0 <= s.marker <= 0xEF and s.marker != 0xEE) or s.marker == 0xFE]
     adobe = [s for s in new_segs if s.marker == 0xEE]
     rest = [s for s in new_segs if not (0xE0 <= s.marker <= 0xEF or s.marker in {0xFE, 0xD8})]
-    head = b"\xff\xd8" + b"".join(original[s.start : s.end] for s in meta)
+    head = b"\xff\xd8" + b"".join(_without_thumbnail(original, s) for s in meta)
     return head + b"".join(new[s.start : s.end] for s in adobe) + b"".join(new[s.start : s.end] for s in rest)
+
+
+def _without_thumbnail(data: bytes, seg: jpeg.Segment) -> bytes:
+    body = seg.body(data)
+    if seg.marker != 0xE1 or not body.startswith(exif_format.EXIF_PREFIX):
+        return data[seg.start : seg.end]
+    new_body = strip_exif_thumbnail(body)
+    return b"\xff\xe1" + struct.pack(">H", len(new_body) + 2) + new_body
 
 
 _PNG_STRUCTURE = {b"IHDR", b"PLTE", b"tRNS", b"IDAT", b"IEND", b"acTL", b"fcTL", b"fdAT"}
@@ -270,9 +311,14 @@ def _png(src: Image.Image, frames: list[Image.Image], original: bytes) -> tuple[
     new_chunks = png.chunks(new)
     body = [png.make_chunk(c.type, c.data) for c in new_chunks if c.type in _PNG_STRUCTURE - {b"IHDR", b"IEND"}]
     out = png.SIGNATURE + png.make_chunk(b"IHDR", new_chunks[0].data)
-    out += b"".join(png.make_chunk(c.type, c.data) for c in before)
-    out += b"".join(body) + b"".join(png.make_chunk(c.type, c.data) for c in after)
+    out += b"".join(_png_chunk(c) for c in before)
+    out += b"".join(body) + b"".join(_png_chunk(c) for c in after)
     return out + png.make_chunk(b"IEND", b""), None, ()
+
+
+def _png_chunk(chunk: png.Chunk) -> bytes:
+    data = strip_exif_thumbnail(chunk.data) if chunk.type == b"eXIf" else chunk.data
+    return png.make_chunk(chunk.type, data)
 
 
 def _webp(src: Image.Image, frames: list[Image.Image], original: bytes) -> tuple[bytes, int | None, tuple[str, ...]]:
@@ -283,6 +329,8 @@ def _webp(src: Image.Image, frames: list[Image.Image], original: bytes) -> tuple
     for key in ("icc_profile", "exif", "xmp"):
         if src.info.get(key):
             params[key] = src.info[key]
+    if "exif" in params:
+        params["exif"] = strip_exif_thumbnail(params["exif"])
     if len(frames) > 1:
         params["duration"] = [f.info.get("duration", 0) for f in frames]
         params["loop"] = src.info.get("loop", 0)
