@@ -144,12 +144,20 @@ def verify_media(media: Media, trust: TrustStore | None = None) -> Report:
 
 
 def verify(
-    path: str | os.PathLike[str], trust: TrustStore | None = None, limit: int | None = None, ledger: str | None = None
+    path: str | os.PathLike[str],
+    trust: TrustStore | None = None,
+    limit: int | None = None,
+    ledger: str | None = None,
+    explicit: bool = False,
 ) -> Report:
-    """Verify a file's metadata labels (and, given a ledger, trace it to its generation record)."""
+    """Verify a file's metadata labels; optionally detect its explicit label and trace it in a ledger."""
     media = Media.open(path, limit)
     try:
         report = verify_media(media, trust)
+        if explicit:
+            from synthguard.explicit.apply import detect_explicit
+
+            report.checks["explicit"] = detect_explicit(media)
         if ledger is not None:
             add_ledger_trace(report, media, ledger, trust)
         return report

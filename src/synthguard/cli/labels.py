@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
+    from rich.progress import Progress
+
     from synthguard.label.keys import SigningKey
     from synthguard.ledger import Ledger
 
@@ -17,7 +19,7 @@ from synthguard.cli.walk import Job, plan
 from synthguard.errors import InputError, OutputError, SynthguardError
 
 
-def _progress(total: int) -> object:
+def _progress() -> Progress:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     return Progress(
@@ -27,7 +29,6 @@ def _progress(total: int) -> object:
         TimeRemainingColumn(),
         console=err_console,
         transient=True,
-        disable=total < 2,
     )
 
 
@@ -39,18 +40,15 @@ def _load_key(path: Path | None) -> SigningKey | None:
     return SigningKey.load(path)
 
 
-def _run(jobs: list[Job], work: Callable[[Job], str], verb: str) -> int:
-    """Run work(job) for each job with a progress bar; one line per failure; first failure's exit code."""
-    from rich.progress import Progress
-
+def _run(jobs: list[Job], work: Callable[[Job, Progress], str], verb: str) -> int:
+    """Run work(job, bar) for each job with a progress bar; one line per failure; first failure's exit code."""
     status = 0
-    bar = _progress(len(jobs))
-    assert isinstance(bar, Progress)
+    bar = _progress()
     with bar:
-        task = bar.add_task(verb, total=len(jobs))
+        task = bar.add_task(verb, total=len(jobs), visible=len(jobs) > 1)
         for job in jobs:
             try:
-                line = work(job)
+                line = work(job, bar)
                 if line:
                     console.print(line, markup=False, soft_wrap=True)
             except SynthguardError as exc:
@@ -73,8 +71,8 @@ def _ensure_parent(job: Job) -> None:
 
 
 def label_command(
-    files: Annotated[list[Path], typer.Argument(help="Files or directories (walked recursively).")],
     producer: Annotated[str, typer.Option("--producer", help="Your 27-character service-provider code.")],
+    files: Annotated[list[Path] | None, typer.Argument(help="Files or directories (walked recursively).")] = None,
     produce_id: Annotated[
         str | None, typer.Option("--produce-id", help="ProduceID (one file only); generated if absent.")
     ] = None,
@@ -95,14 +93,40 @@ def label_command(
     user: Annotated[
         str | None, typer.Option("--user", help="The requesting user's pseudonym for the ledger (never a raw ID).")
     ] = None,
+    explicit: Annotated[
+        bool, typer.Option("--explicit", help="Also add the visible/audible label (images, video, audio, Markdown).")
+    ] = False,
+    position: Annotated[
+        str | None,
+        typer.Option(
+            "--position",
+            help="Explicit label position: bottom-right, top-left, top… (audio: start, "
+            "middle, end; text: prefix, suffix, inline).",
+        ),
+    ] = None,
+    wording: Annotated[
+        str | None, typer.Option("--wording", help="Explicit label wording (must contain AI/人工智能 and 生成/合成).")
+    ] = None,
+    text: Annotated[
+        str | None, typer.Option("--text", help="Label this text instead of files; prints the labeled text.")
+    ] = None,
+    text_format: Annotated[str, typer.Option("--format", help="With --text: plain, markdown or html.")] = "plain",
 ) -> None:
-    """Write the GB 45438 metadata label into files, reading every result back."""
+    """Write the GB 45438 metadata label (and with --explicit the visible label) into files, reading each back."""
     from synthguard.cli.common import reported
     from synthguard.fileio import write_atomic
     from synthguard.labeling import ExistingPolicy, label_media
     from synthguard.media import Media
 
+    if text is not None:
+        with reported():
+            if files:
+                raise InputError("give either --text or files, not both")
+            _label_text(text, position, wording, text_format)
+        return
     with reported():
+        if not files:
+            raise InputError("give files or directories to label (or --text)")
         jobs = plan(files, output, in_place)
         if produce_id is not None and len(jobs) != 1:
             raise InputError("--produce-id names one file's content; give one file or let IDs be generated")
@@ -112,19 +136,43 @@ def label_command(
         log = _open_ledger(ledger)
     policy = ExistingPolicy.REPLACE if replace_existing else ExistingPolicy.REFUSE
 
-    def work(job: Job) -> str:
+    def work(job: Job, bar: Progress) -> str:
         media = Media.open(job.source)
-        result = label_media(media, producer, produce_id, signer=key, existing=policy)
+        if explicit:
+            from synthguard.explicit.apply import apply_explicit
+
+            frames = bar.add_task(f"labeling {job.source.name}", total=None, visible=False)
+
+            def frame_progress(done: int, total: int | None) -> None:
+                bar.update(frames, completed=done, total=total, visible=True)
+
+            try:
+                done = apply_explicit(
+                    media,
+                    producer,
+                    produce_id,
+                    wording=wording,
+                    position=position,
+                    signer=key,
+                    existing=policy,
+                    progress=frame_progress,
+                )
+            finally:
+                bar.remove_task(frames)
+            data, label, extra = done.data, done.label, f" explicit {done.details}"
+        else:
+            result = label_media(media, producer, produce_id, signer=key, existing=policy)
+            data, label, extra = result.data, result.label, ""
         assert job.target is not None
         logged = ""
         if log is not None and user is not None:  # fail closed: nothing is released unless the record is durable
             from synthguard.tracing import log_generation
 
-            logged = f" ledger#{log_generation(log, result.label, result.data, user=user, signer=key)}"
+            logged = f" ledger#{log_generation(log, label, data, user=user, signer=key)}"
         _ensure_parent(job)
-        write_atomic(job.target, result.data, mode_from=job.source)
+        write_atomic(job.target, data, mode_from=job.source)
         signed = " signed" if key else ""
-        return f"labeled{signed} {job.target} ({result.format}) ProduceID={result.label.produce_id}{logged}"
+        return f"labeled{signed} {job.target} ({media.format}) ProduceID={label.produce_id}{logged}{extra}"
 
     try:
         status = _run(jobs, work, "labeling")
@@ -132,6 +180,17 @@ def label_command(
         if log is not None:
             log.close()
     raise typer.Exit(status)
+
+
+def _label_text(text: str, position: str | None, wording: str | None, fmt: str) -> None:
+    """Print the text with its explicit notice."""
+    from synthguard.cli.common import write_stdout
+    from synthguard.explicit.text import FORMATS, POSITIONS, label_text
+
+    where = position or "prefix"
+    if where not in POSITIONS or fmt not in FORMATS:
+        raise InputError(f"--position is one of {', '.join(POSITIONS)} and --format one of {', '.join(FORMATS)}")
+    write_stdout(label_text(text, position=where, wording=wording, fmt=fmt))  # type: ignore[arg-type]
 
 
 def _open_ledger(target: str | None) -> Ledger | None:

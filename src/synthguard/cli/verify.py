@@ -77,6 +77,9 @@ def verify_command(
     files: Annotated[list[Path], typer.Argument(help="Files or directories (walked recursively).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array of reports.")] = False,
     trust: Annotated[list[Path] | None, typer.Option("--trust", help="Pinned public key PEM (repeatable).")] = None,
+    explicit: Annotated[
+        bool, typer.Option("--explicit", help="Also look for the explicit (visible/audible) label.")
+    ] = False,
     ledger: Annotated[
         str | None, typer.Option("--ledger", help="Trace each file in this ledger (SQLite path or postgresql:// URL).")
     ] = None,
@@ -93,7 +96,7 @@ def verify_command(
     status = 0
     for path, _root in expand(files):
         try:
-            rep = verify(path, store, ledger=ledger).to_dict()  # type: ignore[arg-type]
+            rep = verify(path, store, ledger=ledger, explicit=explicit).to_dict()  # type: ignore[arg-type]
         except SynthguardError as exc:
             exc.at(str(path))
             err_console.print(f"synthguard: error: {exc}", markup=False, soft_wrap=True)
