@@ -238,6 +238,14 @@ def test_jpeg_quality_is_estimated_from_the_tables(quality: int) -> None:
     assert estimate_jpeg_quality(tables) == quality
 
 
+@pytest.mark.parametrize("quality", [40, 75, 90])
+def test_lossy_webp_is_reencoded_at_a_matching_size(quality: int) -> None:
+    data = encode(scene(), "WEBP", quality=quality)
+    result = apply_image_label(data, producer=PRODUCER)
+    assert len(data) <= len(result.data) <= 1.3 * len(data)
+    assert "matched" in result.notes[0]
+
+
 @pytest.mark.parametrize("fmt", ["PNG", "WEBP", "TIFF"])
 def test_icc_is_kept_in_other_formats(fmt: str) -> None:
     icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()

@@ -38,7 +38,9 @@ from synthguard.media import Media
 SUPPORTED = ("jpeg", "png", "webp", "gif", "tiff")
 """Formats whose pixels Pillow both reads and writes and whose carrier holds the metadata label."""
 WEBP_LOSSY_QUALITY = 90
-"""libwebp quality for re-encoding a lossy WebP: its quantiser is not recoverable from the file cheaply."""
+"""libwebp quality for a lossy WebP too large or animated for the size-matching search."""
+WEBP_SEARCH_MAX_PIXELS = 8_000_000
+"""Above this a lossy WebP is re-encoded at WEBP_LOSSY_QUALITY without searching."""
 _PIL_FORMAT = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP", "gif": "GIF", "tiff": "TIFF"}
 # EXIF orientation -> (transpose to the visual orientation, transpose back to the stored one).
 _ORIENT: dict[int, tuple[Image.Transpose, Image.Transpose]] = {
@@ -324,8 +326,6 @@ def _png_chunk(chunk: png.Chunk) -> bytes:
 def _webp(src: Image.Image, frames: list[Image.Image], original: bytes) -> tuple[bytes, int | None, tuple[str, ...]]:
     lossless = b"VP8L" in original[12:4096] and b"VP8 " not in original[12:4096]
     params: dict[str, Any] = {"lossless": True, "quality": 100, "exact": True} if lossless else {}
-    if not lossless:
-        params["quality"] = WEBP_LOSSY_QUALITY
     for key in ("icc_profile", "exif", "xmp"):
         if src.info.get(key):
             params[key] = src.info[key]
@@ -336,8 +336,30 @@ def _webp(src: Image.Image, frames: list[Image.Image], original: bytes) -> tuple
         params["loop"] = src.info.get("loop", 0)
         if "background" in src.info:
             params["background"] = src.info["background"]
-    notes = () if lossless else (f"lossy WebP re-encoded at quality {WEBP_LOSSY_QUALITY}",)
+    notes: tuple[str, ...] = ()
+    if not lossless:
+        params["quality"] = _match_webp_quality(frames, len(original))
+        notes = (f"lossy WebP re-encoded at quality {params['quality']} (matched to the input's size)",)
     return _save(frames, "webp", **params), None, notes
+
+
+def _match_webp_quality(frames: list[Image.Image], target: int) -> int:
+    """The libwebp quality whose encoding of the (first) frame comes closest to the input's size, from above.
+
+    libwebp does not record its quality setting; at equal content, equal size is the nearest proxy. Large
+    or animated images skip the search (four trial encodes) and use WEBP_LOSSY_QUALITY.
+    """
+    first = frames[0]
+    if len(frames) > 1 or first.width * first.height > WEBP_SEARCH_MAX_PIXELS:
+        return WEBP_LOSSY_QUALITY
+    lo, hi = 40, 96  # invariant: qualities above hi are known to reach the target size
+    while hi - lo > 3:  # four or five trial encodes
+        mid = (lo + hi) // 2
+        if len(_save([first], "webp", quality=mid)) >= target:
+            hi = mid
+        else:
+            lo = mid + 1
+    return hi
 
 
 def _gif(src: Image.Image, frames: list[Image.Image], original: bytes) -> tuple[bytes, int | None, tuple[str, ...]]:
