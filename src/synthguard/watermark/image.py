@@ -21,17 +21,20 @@ from PIL import Image, UnidentifiedImageError
 from scipy import ndimage
 
 from synthguard.errors import CapacityTooLow, CorruptInput, InputError, InputTooLarge
-from synthguard.watermark.image_pattern import TILE, Pattern, chip_soft_values, pattern_for, tile_for
+from synthguard.watermark.image_pattern import TILE, Pattern, pattern_for, tile_for
+from synthguard.watermark.image_pattern import weighted_chip_soft_values as _chip_soft
+from synthguard.watermark.image_refine import refine_lattice
 from synthguard.watermark.image_sync import (
     CANVAS_MAX,
     IDENTITY,
     MAX_LATTICE_CANDIDATES,
+    MAX_SCALE,
+    MIN_SCALE,
     SYNC_WINDOW,
     Lattice,
     PilotHit,
-    canonical_canvas,
     estimate_lattices,
-    fold,
+    fold_lattice,
     search_pilot,
     whiten,
 )
@@ -48,8 +51,9 @@ _SSIM_C2 = (0.03 * 255) ** 2
 _RMS_CAP = 2.2  # global RMS of the change at strength 1 (PSNR ~ 41 dB after rounding)
 _MIN_EFFECTIVE_RMS = 0.45
 _SELF_CHECK_Z = 10.0  # the unattacked mark must clear this pilot z and decode, else CapacityTooLow
-_REFINE_STEPS = [(ds, dr) for ds in (-0.004, 0.0, 0.004) for dr in (-0.3, 0.0, 0.3) if ds or dr]
-_HYPOTHESES = 8 * TILE * TILE * (1 + MAX_LATTICE_CANDIDATES + len(_REFINE_STEPS))  # dihedral x shift x lattice
+_REFINE_ROUNDS = 3  # drift refinements of the best lattice (each one more lattice hypothesis)
+_HYPOTHESES = 8 * TILE * TILE * (1 + MAX_LATTICE_CANDIDATES + 8)  # dihedral x shift x lattice (8: refinements)
+_EARLY_Z = 8.0  # an identity-lattice hit this strong that decodes ends the search
 _STRIP = 1024
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
@@ -157,7 +161,7 @@ def embed_image(
         res = res.convert(out_mode)
     if self_check:
         found = _evaluate(image_luma(res), IDENTITY, pattern_for(key))
-        if found.z < _SELF_CHECK_Z or decode(chip_soft_values(found.whitened, pattern_for(key)), key) != payload:
+        if found.z < _SELF_CHECK_Z or decode(_chip_soft(found.whitened, pattern_for(key)), key) != payload:
             raise CapacityTooLow(
                 f"image {img.width}x{img.height} cannot carry the payload reliably (self-check z={found.z:.1f})"
             )
@@ -172,25 +176,28 @@ def _embed_planes(planes: npt.NDArray[Any], tile: F32, strength: float) -> tuple
     out = np.empty_like(planes)
     reps = (math.ceil(min(h, _STRIP + 8) / TILE) + 1, math.ceil(w / TILE))
     tiled = np.tile(tile, reps)
-    # Global RMS cap: estimate the mean squared amplitude on a subsample first.
-    band = min(h, 256)
-    starts = sorted({round(i * (h - band) / 3) for i in range(4)})
-    ms = float(
-        np.mean(
-            [np.mean(_local_amplitude(_luma(planes[s : s + band].astype(np.float32)), strength) ** 2) for s in starts]
-        )
-    )
+    whole = None
+    if h <= _STRIP:  # one strip: the amplitude map is computed once and reused
+        whole = _local_amplitude(_luma(planes.astype(np.float32)), strength)
+        ms = float(np.mean(np.square(whole, dtype=np.float32)))
+    else:  # global RMS cap: estimate the mean squared amplitude on a subsample first
+        band = min(h, 256)
+        starts = sorted({round(i * (h - band) / 3) for i in range(4)})
+        sub = [_local_amplitude(_luma(planes[s : s + band].astype(np.float32)), strength) for s in starts]
+        ms = float(np.mean([np.mean(a * a) for a in sub]))
     cap = _RMS_CAP * strength
     scale = min(1.0, cap / math.sqrt(ms)) if ms > 0 else 1.0
     signal = 0.0
     energy = 0.0
     for r0 in range(0, h, _STRIP):
         r1 = min(h, r0 + _STRIP)
-        h0, h1 = max(0, r0 - 4), min(h, r1 + 4)
-        y = _luma(planes[h0:h1].astype(np.float32))
-        amp = _local_amplitude(y, strength)[r0 - h0 : r0 - h0 + (r1 - r0)]
+        if whole is not None:
+            amp = whole
+        else:
+            h0, h1 = max(0, r0 - 4), min(h, r1 + 4)
+            amp = _local_amplitude(_luma(planes[h0:h1].astype(np.float32)), strength)[r0 - h0 : r0 - h0 + (r1 - r0)]
         off = r0 % TILE
-        delta = amp * scale * tiled[off : off + (r1 - r0), :w]
+        delta = amp * np.float32(scale) * tiled[off : off + (r1 - r0), :w]
         block = planes[r0:r1].astype(np.float32) + delta[..., None]
         if integer:
             np.rint(block, out=block)
@@ -237,29 +244,36 @@ def detect_image(
 def detect_luma(y: F32, key: bytes, *, alpha: float = DEFAULT_ALPHA) -> Detection:
     """detect_image on a luma array (used by the video scheme on frames)."""
     pat = pattern_for(key)
-    hits = []
-    sync = whiten(_centre(y, SYNC_WINDOW + 32))
-    lattices = [IDENTITY, *[lat for lat in estimate_lattices(sync) if not lat.is_identity(0.01)]]
-    for lat in lattices[: 1 + MAX_LATTICE_CANDIDATES]:
-        hits.append((_evaluate(y, lat, pat), lat))
+    cache: dict[float, F32] = {}
+    first = _evaluate(y, IDENTITY, pat, cache)
+    if first.z >= _EARLY_Z and (early := decode(_chip_soft(first.whitened, pat), key)) is not None:
+        # Unscaled and unrotated: stop here. The p-value still counts every hypothesis the search could test.
+        p_early = min(_multiple_test_p(first.z, _HYPOTHESES), 2.0**-TAG_BITS)
+        return Detection(p_early <= alpha, p_early, early, first.z, 1.0, 0.0, first.transform >= 4)
+    sync = _centre(_whitened(y, 1.0, cache), SYNC_WINDOW)
+    lattices = [lat for lat in estimate_lattices(sync) if not lat.is_identity(0.01)]
+    hits = [(first, IDENTITY)] + [(_evaluate(y, lat, pat, cache), lat) for lat in lattices[:MAX_LATTICE_CANDIDATES]]
     hits.sort(key=lambda h: h[0].z, reverse=True)
     best, lat = hits[0]
     if not lat.is_identity(0.002):
-        # The autocorrelation leaves a little scale/rotation error; a small local search recovers it.
-        for ds, dr in _REFINE_STEPS:
-            cand = _perturb(lat, ds, dr)
-            hit = _evaluate(y, cand, pat)
-            if hit.z > best.z:
-                hits.insert(0, (hit, cand))
-                best = hit
-        lat = hits[0][1]
+        # The autocorrelation leaves a little scale/rotation/aspect error: cancel the pilot's drift.
+        for _ in range(_REFINE_ROUNDS):
+            white = _centre(_whitened(y, lat.scale, cache), int(CANVAS_MAX * lat.scale) + 16)
+            cand = refine_lattice(white, lat, pat, best.transform)
+            if not MIN_SCALE <= cand.scale <= MAX_SCALE:
+                break
+            hit = _evaluate(y, cand, pat, cache)
+            if hit.z <= best.z:
+                break
+            hits.insert(0, (hit, cand))
+            best, lat = hit, cand
         hits.sort(key=lambda h: h[0].z, reverse=True)
     p_pilot = _multiple_test_p(best.z, _HYPOTHESES)
     payload = None
     attempts = 0
     for hit, hit_lat in hits[:2]:
         attempts += 1
-        payload = decode(chip_soft_values(hit.whitened, pat), key)
+        payload = decode(_chip_soft(hit.whitened, pat), key)
         if payload is not None:
             best, lat = hit, hit_lat
             break
@@ -275,11 +289,20 @@ def detect_luma(y: F32, key: bytes, *, alpha: float = DEFAULT_ALPHA) -> Detectio
     )
 
 
-def _evaluate(y: F32, lat: Lattice, pat: Pattern) -> PilotHit:
+def _whitened(y: F32, scale: float, cache: dict[float, F32]) -> F32:
+    """The whitened centre region for a lattice scale (filters widen with upscaling), cached per scale step."""
+    factor = max(0.5, round(scale * 4) / 4)
+    if factor not in cache:
+        region = _centre(y, int(CANVAS_MAX * max(factor, 1.0)) + 16)
+        cache[factor] = whiten(region, 3.0 * factor, 6.0 * factor)
+    return cache[factor]
+
+
+def _evaluate(y: F32, lat: Lattice, pat: Pattern, cache: dict[float, F32] | None = None) -> PilotHit:
     """Fold the image on one lattice hypothesis and search the pilot."""
-    region = _centre(y, int(CANVAS_MAX * lat.scale * 1.5) + 8)
-    canvas, valid = canonical_canvas(region, lat)
-    return search_pilot(fold(whiten(canvas), valid), pat)
+    white = _whitened(y, lat.scale, {} if cache is None else cache)
+    region = _centre(white, int(CANVAS_MAX * lat.scale) + 16)
+    return search_pilot(fold_lattice(region, lat), pat)
 
 
 def _perturb(lat: Lattice, dscale: float, drot_deg: float) -> Lattice:

@@ -104,3 +104,29 @@ def chip_soft_values(whitened: C128, pat: Pattern) -> npt.NDArray[np.float64]:
     contrib = np.real(whitened[pat.msg_idx] * np.conj(pat.msg_phase))
     soft: npt.NDArray[np.float64] = np.bincount(pat.msg_chip, weights=contrib, minlength=CODED_BITS).astype(np.float64)
     return soft
+
+
+def _radii(flat_idx: IntArray) -> npt.NDArray[np.float64]:
+    freqs = np.fft.fftfreq(TILE, 1.0 / TILE)
+    rows, cols = np.divmod(flat_idx, TILE)
+    out: npt.NDArray[np.float64] = np.hypot(freqs[rows], freqs[cols])
+    return out
+
+
+def weighted_chip_soft_values(whitened: C128, pat: Pattern) -> npt.NDArray[np.float64]:
+    """Per-chip soft values with each coefficient weighted by the signal the pilot shows at its frequency.
+
+    Attacks (compression, blur, resizing) attenuate the mark unevenly across the band; the aligned pilot
+    coefficients measure that attenuation as a function of radius (least-squares line), and weighting the
+    message coefficients by it is the matched (maximum-ratio) combination.
+    """
+    pilot = np.real(whitened[pat.pilot_idx] * np.conj(pat.pilot_phase))
+    r_pilot = _radii(pat.pilot_idx)
+    design = np.stack([np.ones_like(r_pilot), r_pilot - (BAND_LO + BAND_HI) / 2], axis=1)
+    coef, *_ = np.linalg.lstsq(design, pilot, rcond=None)
+    r_msg = _radii(pat.msg_idx)
+    level = coef[0] + coef[1] * (r_msg - (BAND_LO + BAND_HI) / 2)
+    weight = np.clip(level, 0.05 * max(float(coef[0]), 1e-3), None)
+    contrib = np.real(whitened[pat.msg_idx] * np.conj(pat.msg_phase)) * weight
+    soft: npt.NDArray[np.float64] = np.bincount(pat.msg_chip, weights=contrib, minlength=CODED_BITS).astype(np.float64)
+    return soft

@@ -55,10 +55,12 @@ IDENTITY = Lattice((float(TILE), 0.0), (0.0, float(TILE)))
 
 def whiten(y: F32, sigma_lo: float = 3.0, sigma_norm: float = 6.0) -> F32:
     """Band-pass and contrast-normalise luma so every region counts alike; clips edges' outliers."""
+    y = np.asarray(y, dtype=np.float32)
     high = y - ndimage.gaussian_filter(y, sigma_lo, truncate=3.0)
-    energy = ndimage.gaussian_filter(high * high, sigma_norm, truncate=2.5)
-    out = high / np.sqrt(energy + 4.0)
-    res: F32 = np.clip(out, -3.0, 3.0).astype(np.float32, copy=False)
+    box = max(3, round(sigma_norm * 12**0.5) | 1)  # a box with the Gaussian's variance: far cheaper
+    energy = ndimage.uniform_filter(high * high, box)
+    out = high / np.sqrt(energy + np.float32(4.0))
+    res: F32 = np.clip(out, -3.0, 3.0, out=out)
     return res
 
 
@@ -120,7 +122,11 @@ def estimate_lattices(white: F32) -> list[Lattice]:
     power /= ndimage.uniform_filter(power, 9) + 1e-12
     acf = sfft.irfft2(power, shape, workers=1)
     acf = np.fft.fftshift(acf)
-    centre = (shape[0] // 2, shape[1] // 2)
+    reach = int(MAX_SCALE * TILE * 1.5) + 8  # multiples used by the refinement stay inside this box
+    cr, cc = shape[0] // 2, shape[1] // 2
+    acf = acf[max(0, cr - reach) : cr + reach, max(0, cc - reach) : cc + reach]
+    shape = acf.shape
+    centre = (cr - max(0, cr - reach), cc - max(0, cc - reach))
     rows = np.arange(shape[0])[:, None] - centre[0]
     cols = np.arange(shape[1])[None, :] - centre[1]
     radius = np.hypot(rows, cols)
@@ -154,21 +160,28 @@ def estimate_lattices(white: F32) -> list[Lattice]:
         score = min(values[i], at(c, -r)) + min(at(r + c, c - r), at(r - c, c + r))
         scored.append((score, i))
     scored.sort(reverse=True)
-    out: list[Lattice] = []
-    for _, i in scored:
-        vec = (float(cand[0][i] - centre[0]), float(cand[1][i] - centre[1]))
+
+    def build(vec: tuple[float, float]) -> Lattice:
         angle = np.degrees(np.arctan2(-vec[0], vec[1]))  # counter-clockwise from +column
         # Bring the vector to the column axis (angle in (-45, 45]), the other basis is a quarter turn.
-        turns = int(np.floor((angle + 45.0) / 90.0))
-        for _ in range(turns % 4):
+        for _ in range(int(np.floor((angle + 45.0) / 90.0)) % 4):
             vec = (vec[1], -vec[0])  # rotate clockwise by 90 degrees in (row, col) display terms
         b = _refine_vector(acf, centre, vec, limit)
-        a_guess = (b[1], -b[0])  # tile-row step: a quarter turn of the column step
-        a = _refine_vector(acf, centre, a_guess, limit)
-        lat = Lattice(a=a, b=b)
+        a = _refine_vector(acf, centre, (b[1], -b[0]), limit)  # tile-row step: a quarter turn of b
+        return Lattice(a=a, b=b)
+
+    out: list[Lattice] = []
+    for _, i in scored:
+        lat = build((float(cand[0][i] - centre[0]), float(cand[1][i] - centre[1])))
+        # A peak on the diagonal of the true lattice builds a coarser lattice rotated by 45 degrees;
+        # when both half-diagonals are peaks too, the finer lattice is the real one.
+        half_p = ((lat.a[0] + lat.b[0]) / 2, (lat.a[1] + lat.b[1]) / 2)
+        half_m = ((lat.b[0] - lat.a[0]) / 2, (lat.b[1] - lat.a[1]) / 2)
+        if min(at(*half_p), at(*half_m)) >= 3.0 * noise and np.hypot(*half_m) >= MIN_SCALE * TILE:
+            lat = build(half_m)
         if not MIN_SCALE <= lat.scale <= MAX_SCALE:
             continue
-        if abs(np.hypot(*a) / max(np.hypot(*b), 1e-9) - 1) > 0.35:
+        if abs(np.hypot(*lat.a) / max(np.hypot(*lat.b), 1e-9) - 1) > 0.35:
             continue
         if any(_close(lat, other) for other in out):
             continue
@@ -215,6 +228,41 @@ def fold(white: F32, valid: npt.NDArray[np.bool_]) -> F64:
     total = data.reshape(rows, TILE, cols, TILE).sum(axis=(0, 2))
     n = count.reshape(rows, TILE, cols, TILE).sum(axis=(0, 2))
     out: F64 = np.where(n > 0, total / np.maximum(n, 1.0), 0.0)
+    return out
+
+
+def fold_lattice(white: F32, lattice: Lattice, origin: tuple[float, float] | None = None) -> F64:
+    """Fold a whitened image straight onto the tile under a lattice (pixels splatted to tile cells).
+
+    origin is the array position (row, col) of tile coordinate 0; the array's centre by default.
+    """
+    h, w = white.shape
+    o_r, o_c = (h / 2, w / 2) if origin is None else origin
+    inv = np.linalg.inv(np.array([lattice.a, lattice.b], dtype=np.float64).T / TILE)  # tile (r, c) per image px
+    r = np.arange(h, dtype=np.float32) - np.float32(o_r)
+    c = np.arange(w, dtype=np.float32) - np.float32(o_c)
+    tr = np.float32(inv[0, 0]) * r[:, None] + np.float32(inv[0, 1]) * c[None, :]
+    tc = np.float32(inv[1, 0]) * r[:, None] + np.float32(inv[1, 1]) * c[None, :]
+    values = white.reshape(-1).astype(np.float64)
+    size = TILE * TILE
+    total: F64
+    n: F64
+    if lattice.scale >= 0.8:  # at least ~one pixel per tile cell: nearest cell is enough
+        cell = (
+            (np.rint(tr).astype(np.int32) & (TILE - 1)) * TILE + (np.rint(tc).astype(np.int32) & (TILE - 1))
+        ).reshape(-1)
+        total = np.bincount(cell, weights=values, minlength=size).astype(np.float64)
+        n = np.bincount(cell, minlength=size).astype(np.float64)
+    else:  # downscaled: bilinear splat so that every cell is reached
+        r0, c0 = np.floor(tr), np.floor(tc)
+        fr, fc = (tr - r0).reshape(-1).astype(np.float64), (tc - c0).reshape(-1).astype(np.float64)
+        ir, ic = r0.astype(np.int32), c0.astype(np.int32)
+        total, n = np.zeros(size), np.zeros(size)
+        for dr, dc, wgt in ((0, 0, (1 - fr) * (1 - fc)), (0, 1, (1 - fr) * fc), (1, 0, fr * (1 - fc)), (1, 1, fr * fc)):
+            cell = (((ir + dr) & (TILE - 1)) * TILE + ((ic + dc) & (TILE - 1))).reshape(-1)
+            total += np.bincount(cell, weights=values * wgt, minlength=size)
+            n += np.bincount(cell, weights=wgt, minlength=size)
+    out: F64 = np.where(n > 0, total / np.maximum(n, 1e-9), 0.0).reshape(TILE, TILE)
     return out
 
 
