@@ -169,12 +169,21 @@ def test_overlay_keeps_the_mode_and_every_pixel_outside_the_box(mode: str) -> No
     assert not np.array_equal(before[~outside], after[~outside])
 
 
-def test_sixteen_bit_text_reaches_full_scale() -> None:
-    frame = Image.fromarray(np.full((300, 400), 1000, dtype=np.uint16))
+def test_sixteen_bit_text_reaches_full_scale_even_over_a_dark_box() -> None:
+    frame = Image.fromarray(np.full((300, 400), 200, dtype=np.uint16))  # every value under 256
     plan = plan_label(frame.size, "AI生成", background=frame)
     assert plan.label.scheme is Scheme.DARK
     region = np.asarray(overlay(frame, plan).crop(plan.box))
     assert region.max() == 65535  # text is full white in 16-bit, not 255
+
+
+def test_32_bit_white_is_judged_from_the_whole_image() -> None:
+    arr = np.full((300, 400), 100, dtype=np.int32)
+    arr[0, 0] = 60000  # a 16-bit range image stored as mode "I"
+    frame = Image.fromarray(arr)
+    plan = plan_label(frame.size, "AI生成", background=frame)
+    region = np.asarray(overlay(frame, plan).crop(plan.box))
+    assert region.max() == 65535
 
 
 def test_palette_without_black_or_white_gains_them() -> None:

@@ -354,29 +354,25 @@ def plan_label(
 
 def greys_of(image: Image.Image | NDArray[np.generic]) -> NDArray[np.float32]:
     """Perceived grey (Rec. 601 luma of the code values) in 0..1 for an image or an RGB/grey array."""
-    if isinstance(image, Image.Image):
-        return greys_of(_as_array(image))
-    arr = np.asarray(image)
-    scale = _full_scale(arr)
-    values = arr.astype(np.float32) / scale
+    arr = _as_array(image) if isinstance(image, Image.Image) else np.asarray(image)
+    values = arr.astype(np.float32) / _full_scale(arr)
     if values.ndim == 3:
-        if values.shape[2] == 4 and values.dtype != np.uint8:  # never reached for CMYK: converted in _as_array
-            values = values[..., :3]
-        if values.shape[2] >= 3:
-            values = values[..., 0] * 0.299 + values[..., 1] * 0.587 + values[..., 2] * 0.114
-        else:
-            values = values[..., 0]
+        rgb = values.shape[2] >= 3
+        values = values[..., 0] * 0.299 + values[..., 1] * 0.587 + values[..., 2] * 0.114 if rgb else values[..., 0]
     result: NDArray[np.float32] = np.clip(values, 0.0, 1.0).astype(np.float32)
     return result
 
 
-def _full_scale(arr: NDArray[np.generic]) -> float:
-    if arr.dtype in (np.uint8, np.bool_):
-        return 255.0 if arr.dtype == np.uint8 else 1.0
-    peak = float(arr.max()) if arr.size else 1.0
-    if arr.dtype.kind == "f" and peak <= 1.0:
+def _full_scale(arr: NDArray[np.generic], peak: float | None = None) -> float:
+    """The code value of white: from the dtype, or for 32-bit int/float data from the peak value."""
+    if arr.dtype == np.bool_:
         return 1.0
-    return 255.0 if peak <= 255 else 65535.0 if peak <= 65535 else peak
+    if arr.dtype.kind == "u":
+        return float(np.iinfo(arr.dtype.type).max)  # type: ignore[type-var]
+    top = peak if peak is not None else (float(arr.max()) if arr.size else 1.0)
+    if arr.dtype.kind == "f" and top <= 1.0:
+        return 1.0
+    return 255.0 if top <= 255 else 65535.0 if top <= 65535 else top
 
 
 def _as_array(image: Image.Image) -> NDArray[np.generic]:
@@ -417,9 +413,11 @@ def _clip_box(size: tuple[int, int], label: Image.Image, xy: tuple[int, int]) ->
     return x, y, x + w, y + h
 
 
-def _blend(region: NDArray[np.generic], grey: NDArray[np.float32], alpha: NDArray[np.float32]) -> NDArray[np.generic]:
+def _blend(
+    region: NDArray[np.generic], grey: NDArray[np.float32], alpha: NDArray[np.float32], peak: float | None = None
+) -> NDArray[np.generic]:
     """Composite greys over a region of code values: last channel is alpha when there are 2 or 4 channels."""
-    scale = _full_scale(region)
+    scale = _full_scale(region, peak)
     bg = region.astype(np.float64)
     g = grey.astype(np.float64) * scale
     a = alpha.astype(np.float64)
@@ -459,7 +457,10 @@ def composite_image(image: Image.Image, label: Image.Image, xy: tuple[int, int])
     grey, alpha = _planes(label)
     if mode in ("RGB", "RGBA", "L", "LA", "I", "F") or mode.startswith("I;16"):
         arr = np.asarray(region)
-        done = Image.frombytes(mode, region.size, np.ascontiguousarray(_blend(arr, grey, alpha)).tobytes())
+        # 32-bit int and float images have no fixed white: judge it from the whole image, not the box.
+        peak = float(image.getextrema()[1]) if mode in ("I", "F") else None  # type: ignore[arg-type]
+        blended = _blend(arr, grey, alpha, peak)
+        done = Image.frombytes(mode, region.size, np.ascontiguousarray(blended).tobytes())
     elif mode == "1":
         grey_region = np.asarray(region.convert("L"))
         blended = _blend(grey_region, grey, alpha)
