@@ -5,13 +5,16 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from synthguard.errors import SynthguardError
 from synthguard.formats.base import FoundLabel
 from synthguard.label.codes import code_problem
 from synthguard.label.security import Role, SignatureCheck, SignatureStatus, TrustStore, check
 from synthguard.media import Media
+
+if TYPE_CHECKING:
+    from synthguard.watermarking import WatermarkConfig
 
 
 class Verdict(StrEnum):
@@ -149,6 +152,7 @@ def verify(
     limit: int | None = None,
     ledger: str | None = None,
     explicit: bool = False,
+    watermark: WatermarkConfig | None = None,
 ) -> Report:
     """Verify a file's metadata labels; optionally detect its explicit label and trace it in a ledger."""
     media = Media.open(path, limit)
@@ -158,11 +162,27 @@ def verify(
             from synthguard.explicit.apply import detect_explicit
 
             report.checks["explicit"] = detect_explicit(media)
+        if watermark is not None:
+            add_watermark_check(report, media, watermark)
         if ledger is not None:
             add_ledger_trace(report, media, ledger, trust)
         return report
     except SynthguardError as exc:
         raise exc.at(str(path)) from None
+
+
+def add_watermark_check(report: Report, media: Media, config: WatermarkConfig) -> None:
+    """Detect the provider's watermark and hold it against the metadata label (disagreement: non-compliant)."""
+    from synthguard import watermarking
+
+    result = watermarking.detect(media, config)
+    labels = [f.found.label for f in report.labels if f.found.label is not None]
+    problems = watermarking.agreement(result, labels, config)
+    result["agrees_with_metadata"] = not problems
+    report.checks["watermark"] = result
+    if problems:
+        report.verdict = Verdict.NON_COMPLIANT
+        report.reasons.extend(f"{p} — evidence of tampering" for p in problems)
 
 
 def add_ledger_trace(report: Report, media: Media, target: str, trust: TrustStore | None) -> None:
@@ -172,5 +192,6 @@ def add_ledger_trace(report: Report, media: Media, target: str, trust: TrustStor
 
     labels = [f.found.label for f in report.labels if f.found.label is not None]
     keys = list(trust.keys.values()) if trust else []
+    mark = report.checks.get("watermark", {}).get("payload")
     with Ledger.open(target) as log:
-        report.checks["ledger"] = trace(log, labels, media.data, keys)
+        report.checks["ledger"] = trace(log, labels, media.data, keys, watermark=mark["hex"] if mark else None)

@@ -49,6 +49,28 @@ def show(key: Annotated[Path, typer.Argument(help="A public or private key PEM."
     console.print(pub.to_pem().rstrip(), markup=False)
 
 
+@keys_app.command("watermark")
+def watermark_key(
+    out: Annotated[Path, typer.Option("-o", "--out", help="Secret watermark key file to create (hex, mode 0600).")],
+) -> None:
+    """Create a 32-byte secret watermark key (keep it secret: it reads and forges the watermark)."""
+    import os
+
+    from synthguard.errors import KeyError_
+    from synthguard.watermarking import new_key
+
+    with reported(str(out)):
+        try:
+            fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            raise KeyError_("refusing to overwrite an existing key file") from None
+        except OSError as exc:
+            raise KeyError_(f"cannot write key: {exc.strerror}") from None
+        with os.fdopen(fd, "w") as fh:
+            fh.write(new_key() + "\n")
+    console.print(f"watermark key written to {out} (keep secret)", markup=False)
+
+
 def register(app: typer.Typer) -> None:
     """Add the keys verb group."""
     app.add_typer(keys_app, name="keys")

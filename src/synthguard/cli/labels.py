@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 
     from synthguard.label.keys import SigningKey
     from synthguard.ledger import Ledger
+    from synthguard.watermarking import WatermarkConfig
 
 from synthguard.cli.common import console, err_console
 from synthguard.cli.walk import Job, plan
@@ -111,6 +112,16 @@ def label_command(
         str | None, typer.Option("--text", help="Label this text instead of files; prints the labeled text.")
     ] = None,
     text_format: Annotated[str, typer.Option("--format", help="With --text: plain, markdown or html.")] = "plain",
+    watermark: Annotated[
+        bool, typer.Option("--watermark", help="Also embed the invisible watermark (images, audio).")
+    ] = False,
+    watermark_key: Annotated[
+        Path | None,
+        typer.Option("--watermark-key", help="Secret watermark key file (or SYNTHGUARD_WATERMARK_KEY as hex)."),
+    ] = None,
+    producer_short_id: Annotated[
+        int, typer.Option("--producer-short-id", help="Your 16-bit producer id inside the watermark payload.")
+    ] = 1,
 ) -> None:
     """Write the GB 45438 metadata label (and with --explicit the visible label) into files, reading each back."""
     from synthguard.cli.common import reported
@@ -133,6 +144,7 @@ def label_command(
         key = _load_key(sign)
         if (ledger is None) != (user is None):
             raise InputError("--ledger and --user go together: the record ties the output to a user pseudonym")
+        wm_config = _watermark_config(watermark_key, producer_short_id) if watermark else None
         log = _open_ledger(ledger)
     policy = ExistingPolicy.REPLACE if replace_existing else ExistingPolicy.REFUSE
 
@@ -163,12 +175,25 @@ def label_command(
         else:
             result = label_media(media, producer, produce_id, signer=key, existing=policy)
             data, label, extra = result.data, result.label, ""
+        mark = None
+        if wm_config is not None:  # watermark the final content, then label and sign it again
+            from synthguard import watermarking
+
+            marked, mark = watermarking.embed(Media.from_bytes(data, media.name), wm_config, label.produce_id)
+            again = label_media(
+                Media.from_bytes(marked, media.name),
+                producer,
+                label.produce_id,
+                signer=key,
+                existing=ExistingPolicy.REPLACE,
+            )
+            data, label, extra = again.data, again.label, f"{extra} watermark {mark}"
         assert job.target is not None
         logged = ""
         if log is not None and user is not None:  # fail closed: nothing is released unless the record is durable
             from synthguard.tracing import log_generation
 
-            logged = f" ledger#{log_generation(log, label, data, user=user, signer=key)}"
+            logged = f" ledger#{log_generation(log, label, data, user=user, watermark=mark, signer=key)}"
         _ensure_parent(job)
         write_atomic(job.target, data, mode_from=job.source)
         signed = " signed" if key else ""
@@ -191,6 +216,12 @@ def _label_text(text: str, position: str | None, wording: str | None, fmt: str) 
     if where not in POSITIONS or fmt not in FORMATS:
         raise InputError(f"--position is one of {', '.join(POSITIONS)} and --format one of {', '.join(FORMATS)}")
     write_stdout(label_text(text, position=where, wording=wording, fmt=fmt))  # type: ignore[arg-type]
+
+
+def _watermark_config(path: Path | None, short_id: int) -> WatermarkConfig:
+    from synthguard.watermarking import WatermarkConfig
+
+    return WatermarkConfig.load(path, short_id)
 
 
 def _open_ledger(target: str | None) -> Ledger | None:

@@ -80,6 +80,12 @@ def verify_command(
     explicit: Annotated[
         bool, typer.Option("--explicit", help="Also look for the explicit (visible/audible) label.")
     ] = False,
+    watermark_key: Annotated[
+        Path | None, typer.Option("--watermark-key", help="Detect the watermark made with this secret key file.")
+    ] = None,
+    producer_short_id: Annotated[
+        int, typer.Option("--producer-short-id", help="This provider's 16-bit id in watermark payloads.")
+    ] = 1,
     ledger: Annotated[
         str | None, typer.Option("--ledger", help="Trace each file in this ledger (SQLite path or postgresql:// URL).")
     ] = None,
@@ -92,11 +98,16 @@ def verify_command(
 
     with reported():
         store = _trust(trust or [])
+        wm = None
+        if watermark_key is not None:
+            from synthguard.watermarking import WatermarkConfig
+
+            wm = WatermarkConfig.load(watermark_key, producer_short_id)
     reports: list[dict[str, Any]] = []
     status = 0
     for path, _root in expand(files):
         try:
-            rep = verify(path, store, ledger=ledger, explicit=explicit).to_dict()  # type: ignore[arg-type]
+            rep = verify(path, store, ledger=ledger, explicit=explicit, watermark=wm).to_dict()  # type: ignore[arg-type]
         except SynthguardError as exc:
             exc.at(str(path))
             err_console.print(f"synthguard: error: {exc}", markup=False, soft_wrap=True)

@@ -1,0 +1,162 @@
+"""Watermarks in the labeling flow: embed before the metadata label is signed; detect and check agreement in verify."""
+
+from __future__ import annotations
+
+import io
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from synthguard.errors import KeyError_, UnsupportedFormat
+from synthguard.label.model import AigcLabel
+from synthguard.media import Media
+
+MIN_KEY_BYTES = 16
+ENV_KEY = "SYNTHGUARD_WATERMARK_KEY"
+
+
+@dataclass(frozen=True)
+class WatermarkConfig:
+    """The provider's secret watermark key and its producer short id (the payload's 16-bit producer field)."""
+
+    key: bytes
+    producer_short_id: int = 1
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str] | None, producer_short_id: int = 1) -> WatermarkConfig:
+        """Read the key file (raw bytes or hex), or SYNTHGUARD_WATERMARK_KEY (hex) when no path is given."""
+        if path is None:
+            raw_hex = os.environ.get(ENV_KEY)
+            if not raw_hex:
+                raise KeyError_(f"no watermark key: give --watermark-key FILE or set {ENV_KEY}")
+            key = _from_hex(raw_hex)
+        else:
+            try:
+                blob = Path(path).read_bytes()
+            except OSError as exc:
+                raise KeyError_(f"cannot read watermark key: {exc.strerror}", path=str(path)) from None
+            text = blob.strip()
+            key = _from_hex(text.decode("ascii", "replace")) if _is_hex(text) else blob
+        if len(key) < MIN_KEY_BYTES:
+            raise KeyError_(f"watermark key must have at least {MIN_KEY_BYTES} bytes")
+        if not 0 <= producer_short_id < 1 << 16:
+            raise KeyError_("producer short id must be 0-65535")
+        return cls(key, producer_short_id)
+
+
+def _is_hex(text: bytes) -> bool:
+    return len(text) >= 2 * MIN_KEY_BYTES and all(c in b"0123456789abcdefABCDEF" for c in text)
+
+
+def _from_hex(text: str) -> bytes:
+    try:
+        return bytes.fromhex(text.strip())
+    except ValueError:
+        raise KeyError_("watermark key is not hex") from None
+
+
+def new_key() -> str:
+    """A fresh 32-byte watermark key as hex."""
+    return secrets.token_hex(32)
+
+
+def payload_for(config: WatermarkConfig, produce_id: str) -> Any:
+    """The payload tying a file to its ProduceID: producer short id and a keyed serial of the ProduceID."""
+    from synthguard.watermark.payload import Payload, derive_serial
+
+    return Payload(config.producer_short_id, derive_serial(produce_id, config.key))
+
+
+def payload_hex(payload: Any) -> str:
+    """The payload as hex, as stored in the generation record for lookups."""
+    return f"{payload.to_int():016x}"
+
+
+def embed(media: Media, config: WatermarkConfig, produce_id: str) -> tuple[bytes, str]:
+    """Watermark the content (re-encoded in its own format); returns the new bytes and the payload hex."""
+    payload = payload_for(config, produce_id)
+    modality = media.sniffed.modality.value
+    if modality == "image":
+        return _embed_image(media, config, payload), payload_hex(payload)
+    if modality == "audio":
+        return _embed_audio(media, config, payload), payload_hex(payload)
+    raise UnsupportedFormat(f"no watermark for {media.format} files yet (images and audio)", path=media.name)
+
+
+def _embed_image(media: Media, config: WatermarkConfig, payload: Any) -> bytes:
+    from PIL import Image
+
+    from synthguard.explicit.image import _encode
+    from synthguard.watermark.image import embed_image, open_image
+
+    if media.format not in ("png", "jpeg", "webp", "tiff"):
+        raise UnsupportedFormat(f"no image watermark for {media.format} files", path=media.name)
+    marked = embed_image(open_image(media.data), payload, config.key)
+    with Image.open(io.BytesIO(media.data)) as src:
+        data, _quality, _kept = _encode(media.format, src, [marked], media.data)
+    return data
+
+
+def _embed_audio(media: Media, config: WatermarkConfig, payload: Any) -> bytes:
+    from synthguard.explicit.audio import _decode, _encode
+    from synthguard.watermark.audio import embed_audio
+
+    decoded = _decode(media)
+    import numpy as np
+
+    marked = embed_audio(decoded.samples, decoded.rate, payload, config.key)
+    return _encode(media, decoded, marked.astype(np.float64))
+
+
+def detect(media: Media, config: WatermarkConfig) -> dict[str, Any]:
+    """Presence, p-value and payload of the provider's watermark in the content (JSON-serialisable)."""
+    modality = media.sniffed.modality.value
+    found: Any
+    if modality == "image":
+        from synthguard.watermark.image import detect_image, open_image
+
+        found = detect_image(open_image(media.data), config.key)
+    elif modality == "audio":
+        from synthguard.explicit.audio import decode_audio
+        from synthguard.watermark.audio import detect_audio
+
+        samples, rate = decode_audio(media)
+        found = detect_audio(samples, rate, config.key)
+    else:
+        return {"checked": False, "note": f"no watermark detector for {media.format} files yet"}
+    payload = found.payload
+    return {
+        "checked": True,
+        "present": bool(found.present),
+        "p_value": float(found.p_value),
+        "payload": None
+        if payload is None
+        else {
+            "hex": payload_hex(payload),
+            "producer_short_id": payload.producer,
+            "serial": payload.serial,
+            "version": payload.version,
+        },
+    }
+
+
+def agreement(result: dict[str, Any], labels: list[AigcLabel], config: WatermarkConfig) -> list[str]:
+    """Art. 18 evidence: disagreements between the watermark and the metadata label ([] when consistent)."""
+    if not result.get("checked") or not result.get("present"):
+        return []
+    if not labels:
+        return ["watermark present but the file has no metadata label: the label was removed (Art. 18)"]
+    payload = result.get("payload")
+    if payload is None:
+        return []
+    problems = []
+    if payload["producer_short_id"] != config.producer_short_id:
+        problems.append(
+            f"watermark names producer #{payload['producer_short_id']}, not this provider's #{config.producer_short_id}"
+        )
+    expected = {payload_hex(payload_for(config, lab.produce_id)) for lab in labels}
+    if payload["hex"] not in expected:
+        problems.append("watermark payload does not match the metadata label's ProduceID (label altered or swapped)")
+    return problems

@@ -1,0 +1,112 @@
+"""Watermarks in the flow: embed before signing, detect in verify, disagreement with the label is tampering."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from synthguard.errors import KeyError_
+from synthguard.labeling import label_media
+from synthguard.media import Media
+from synthguard.watermarking import WatermarkConfig, agreement, detect, embed
+from tests.conftest import PRODUCER
+
+CONFIG = WatermarkConfig(b"0123456789abcdef0123456789abcdef", producer_short_id=7)
+EXE = [sys.executable, "-m", "synthguard.cli.main"]
+
+
+def _photo(size: int = 320) -> bytes:
+    rng = np.random.default_rng(5)
+    y, x = np.mgrid[0:size, 0:size]
+    base = 128 + 60 * np.sin(x / 9.0) * np.cos(y / 13.0) + rng.normal(0, 12, (size, size))
+    rgb = np.stack([base, base * 0.9 + 10, 255 - base], axis=-1).clip(0, 255).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(rgb, "RGB").save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_key_loading_rules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "short").write_bytes(b"too short")
+    with pytest.raises(KeyError_):
+        WatermarkConfig.load(tmp_path / "short")
+    (tmp_path / "hex").write_text("ab" * 32 + "\n")
+    assert WatermarkConfig.load(tmp_path / "hex").key == bytes([0xAB]) * 32
+    monkeypatch.delenv("SYNTHGUARD_WATERMARK_KEY", raising=False)
+    with pytest.raises(KeyError_):
+        WatermarkConfig.load(None)
+    monkeypatch.setenv("SYNTHGUARD_WATERMARK_KEY", "cd" * 16)
+    assert len(WatermarkConfig.load(None).key) == 16
+
+
+@pytest.mark.parametrize("kind", ["png", "wav"])
+def test_embed_label_detect_agree(kind: str) -> None:
+    data = _photo() if kind == "png" else _tone_wav()
+    marked, payload_hex = embed(Media.from_bytes(data, f"x.{kind}"), CONFIG, "wm-1")
+    labeled = label_media(Media.from_bytes(marked, f"x.{kind}"), PRODUCER, "wm-1")
+    found = detect(Media.from_bytes(labeled.data, f"x.{kind}"), CONFIG)
+    assert found["present"] and found["p_value"] < 1e-6 and found["payload"]["hex"] == payload_hex
+    assert agreement(found, [labeled.label], CONFIG) == []
+    swapped = dataclasses.replace(labeled.label, produce_id="wm-2")
+    assert agreement(found, [swapped], CONFIG)
+    assert agreement(found, [], CONFIG)[0].startswith("watermark present but the file has no metadata label")
+
+
+def test_wrong_key_finds_nothing() -> None:
+    marked, _ = embed(Media.from_bytes(_photo(), "x.png"), CONFIG, "wm-3")
+    other = WatermarkConfig(b"another-secret-key-of-32-bytes!!", 7)
+    assert detect(Media.from_bytes(marked, "x.png"), other)["present"] is False
+
+
+def _tone_wav() -> bytes:
+    import soundfile as sf
+
+    rate = 16000
+    t = np.arange(rate * 12) / rate
+    rng = np.random.default_rng(1)
+    x = 0.2 * np.sin(2 * np.pi * 220 * t) * (1 + 0.5 * np.sin(2 * np.pi * 0.5 * t)) + 0.05 * rng.standard_normal(len(t))
+    buf = io.BytesIO()
+    sf.write(buf, x.astype(np.float32), rate, format="WAV", subtype="PCM_16")
+    return buf.getvalue()
+
+
+def test_cli_flow_traces_a_stripped_copy(tmp_path: Path) -> None:
+    (tmp_path / "in.png").write_bytes(_photo())
+    run = lambda *a: subprocess.run([*EXE, *a], cwd=tmp_path, capture_output=True, text=True, check=False)  # noqa: E731
+    assert run("keys", "watermark", "-o", "wm.key").returncode == 0
+    assert run("keys", "generate", "-o", "k.pem", "-a", "ed25519").returncode == 0
+    res = run(
+        "label",
+        "in.png",
+        "--producer",
+        PRODUCER,
+        "--watermark",
+        "--watermark-key",
+        "wm.key",
+        "--sign",
+        "k.pem",
+        "--ledger",
+        "g.db",
+        "--user",
+        "user_1",
+        "-o",
+        "out.png",
+    )
+    assert res.returncode == 0, res.stderr
+    Image.open(tmp_path / "out.png").convert("RGB").save(tmp_path / "shot.jpg", quality=85)
+    rep = json.loads(
+        run(
+            "verify", "shot.jpg", "--watermark-key", "wm.key", "--trust", "k.pem.pub", "--ledger", "g.db", "--json"
+        ).stdout
+    )[0]
+    assert rep["verdict"] == "non-compliant"
+    assert rep["checks"]["watermark"]["present"] is True
+    assert rep["checks"]["ledger"]["verified"] is True
+    assert rep["checks"]["ledger"]["entries"][0]["matched_by"] == ["watermark"]
