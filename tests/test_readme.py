@@ -24,7 +24,7 @@ def test_readme_has_examples() -> None:
 
 
 def test_readme_console_examples_run(tmp_path: Path) -> None:
-    Image.new("RGB", (40, 30), (200, 100, 50)).save(tmp_path / "in.png")
+    Image.effect_noise((640, 480), 50).convert("RGB").save(tmp_path / "in.png")  # a textured, realistic size
     env = {**os.environ, "COLUMNS": "200"}
     for command in _examples():
         argv = shlex.split(command)

@@ -10,6 +10,7 @@ class SynthguardError(Exception):
     http_status: int = 500
 
     def __init__(self, message: str, *, path: str | None = None) -> None:
+        message = " ".join(message.split("\n")).strip()  # always one line
         super().__init__(message)
         self.message = message
         self.path = path
