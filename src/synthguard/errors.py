@@ -90,7 +90,7 @@ class LabelWriteFailed(OutputError):
 
 
 class CapacityTooLow(InputError):
-    """The content cannot carry a watermark payload reliably."""
+    """The content cannot reliably carry a watermark payload or fit a legible explicit label."""
 
     exit_code = 11
     http_status = 422

@@ -85,3 +85,29 @@ def test_cli_explicit_and_text(tmp_path: Path) -> None:
         check=False,
     )
     assert bad.returncode == 7 and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_propagate_detects_an_explicit_label_as_case_3(tmp_path: Path) -> None:
+    labeled = apply_explicit(Media.from_bytes(_big_png(), "x.png"), PRODUCER, "p3").data
+    from PIL import Image
+
+    Image.open(__import__("io").BytesIO(labeled)).save(tmp_path / "stripped.png")  # metadata gone, pixels kept
+    res = subprocess.run(
+        [
+            *EXE,
+            "propagate",
+            "stripped.png",
+            "--propagator",
+            "00119144030008867405X220001",
+            "--propagate-id",
+            "post-1",
+            "-o",
+            "p.png",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert res.returncode == 0, res.stderr
+    assert "Label=3" in res.stdout and "case 3" in res.stderr

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 
     from synthguard.label.keys import SigningKey
     from synthguard.ledger import Ledger
+    from synthguard.media import Media
     from synthguard.watermarking import WatermarkConfig
 
 from synthguard.cli.common import console, err_console
@@ -224,6 +225,22 @@ def _watermark_config(path: Path | None, short_id: int) -> WatermarkConfig:
     return WatermarkConfig.load(path, short_id)
 
 
+def _explicit_label_seen(media: Media) -> bool:
+    """Case 3 of the Measures Art. 6: the platform's own detector finds an explicit label."""
+    from synthguard.errors import UnsupportedFormat
+    from synthguard.explicit.apply import detect_explicit
+
+    try:
+        found = detect_explicit(media).get("found") is True
+    except UnsupportedFormat:
+        return False
+    if found:
+        err_console.print(
+            "note: an explicit AI label was detected in the content (Measures Art. 6, case 3)", markup=False
+        )
+    return found
+
+
 def _open_ledger(target: str | None) -> Ledger | None:
     if target is None:
         return None
@@ -257,6 +274,8 @@ def propagate_command(
         jobs = plan([file], output, in_place)
         key = _load_key(sign)
         media = Media.open(file)
+        if not detected and not user_declared and not media.carrier.read(media.data):
+            detected = _explicit_label_seen(media)
         result = propagate_media(
             media, propagator, propagate_id, user_declared=user_declared, traces_detected=detected, signer=key
         )

@@ -50,10 +50,9 @@ def apply_explicit(
             existing=existing,
             name=media.name,
         )
-        meta = Media.from_bytes(img.data, media.name).carrier.read(img.data)
         return ExplicitResult(
             img.data,
-            _only_label(meta),
+            img.metadata_label,
             {
                 "kind": "image",
                 "position": img.position.value,
@@ -108,13 +107,6 @@ def apply_explicit(
     raise UnsupportedFormat(
         f"no explicit label for {media.format} files (only images, video, audio and Markdown)", path=media.name
     )
-
-
-def _only_label(found: list[Any]) -> AigcLabel:
-    label = found[0].label if found else None
-    if label is None:
-        raise UnsupportedFormat("the labeled image carries no metadata label")
-    return label  # type: ignore[no-any-return]
 
 
 def _front_matter_end(text: str) -> int:
