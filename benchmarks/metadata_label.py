@@ -9,6 +9,7 @@ peak memory.
 from __future__ import annotations
 
 import argparse
+import json
 import resource
 import shutil
 import subprocess
@@ -66,10 +67,16 @@ def ours(files: list[tuple[str, Path]], out: Path) -> float:
 
 def _json(path: Path) -> str:
     pid = f"bench-{path.stem}"
-    return (
-        '{"Label":"1","ContentProducer":"%s","ProduceID":"%s","ReservedCode1":"","ContentPropagator":"%s",'
-        '"PropagateID":"%s","ReservedCode2":""}'
-    ) % (PRODUCER, pid, PRODUCER, pid)
+    fields = {
+        "Label": "1",
+        "ContentProducer": PRODUCER,
+        "ProduceID": pid,
+        "ReservedCode1": "",
+        "ContentPropagator": PRODUCER,
+        "PropagateID": pid,
+        "ReservedCode2": "",
+    }
+    return json.dumps(fields, separators=(",", ":"))
 
 
 def exiftool_per_file(files: list[tuple[str, Path]], out: Path) -> float:
