@@ -11,7 +11,7 @@ from xml.etree.ElementTree import Element, ParseError
 import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
-from synthguard.label.model import AigcLabel, JsonShape, ParsedLabel, parse_label_json, parse_label_mapping
+from synthguard.label.model import FIELDS, AigcLabel, JsonShape, ParsedLabel, parse_label_json, parse_label_mapping
 
 TC260_NS = "http://www.tc260.org.cn/ns/AIGC/1.0/"
 TC260_PREFIX = "TC260"
@@ -20,15 +20,7 @@ XMPKV_NS = "http://ns.adobe.com/xap/1.0/kv/"
 XPACKET_ID = "W5M0MpCehiHzreSzNTczkc9d"
 MAX_PACKET_BYTES = 16 * 1024 * 1024
 
-_FIELD_NAMES = (
-    "Label",
-    "ContentProducer",
-    "ProduceID",
-    "ReservedCode1",
-    "ContentPropagator",
-    "PropagateID",
-    "ReservedCode2",
-)
+_FIELD_NAMES = FIELDS
 
 
 class XmpError(ValueError):
