@@ -119,23 +119,22 @@ class FramePool:
         self.frames = 0
 
     def add(self, y: U8) -> None:
-        """Add one luma frame, weighted by the inverse of its fine-detail contrast."""
-        f = y.astype(np.float32)
-        f -= ndimage.uniform_filter(f, 9, mode="nearest")  # remove the smooth content the mark is not in
-        sub = f[::4, ::4]
-        scale = float(np.sqrt(np.mean(sub * sub))) + 1.0
+        """Add one luma frame, weighted by the inverse of its fine-detail contrast (estimated on a subsample)."""
         if self.total is None:
-            self.total = np.zeros(f.shape, dtype=np.float64)
-        if self.total.shape != f.shape:
+            self.total = np.zeros(y.shape, dtype=np.float64)
+        if self.total.shape != y.shape:
             return  # a mid-stream size change: keep the first size
-        self.total += f / scale
+        sub = y[::4, ::2].astype(np.float32)
+        detail = float(np.sqrt(np.mean(np.diff(sub, axis=1) ** 2))) + 1.0
+        self.total += y.astype(np.float32) * np.float32(1.0 / detail)
         self.frames += 1
 
     def pooled(self) -> F32:
         """The pooled frame as luma-like grey levels (mid-grey 128, RMS POOLED_RMS)."""
         if self.total is None or self.frames == 0:
             return np.zeros((0, 0), dtype=np.float32)
-        mean = self.total / self.frames
+        mean = (self.total / self.frames).astype(np.float32)
+        mean -= ndimage.uniform_filter(mean, 9, mode="nearest")  # the band the mark is in stays
         rms = float(np.sqrt(np.mean(mean * mean))) + 1e-12
         out: F32 = (128.0 + mean * (POOLED_RMS / rms)).astype(np.float32)
         return out
