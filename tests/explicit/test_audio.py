@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import soundfile as sf
 from scipy.signal import hilbert
-from tests.conftest import PRODUCER, shared_path
 
 from synthguard.errors import CorruptInput, InputError, UnsupportedFormat
 from synthguard.explicit.audio import (
@@ -28,6 +27,7 @@ from synthguard.explicit.audio import (
 )
 from synthguard.explicit.detect_audio import detect_audio_label, detect_rhythm
 from synthguard.media import Media
+from tests.conftest import PRODUCER, shared_path
 
 RNG = np.random.default_rng(7)
 

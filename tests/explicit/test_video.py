@@ -13,13 +13,13 @@ import av
 import numpy as np
 import pytest
 from PIL import Image
-from tests.conftest import PRODUCER
 
 from synthguard.errors import InputError, UnsupportedFormat
 from synthguard.explicit.detect_image import detect_label
 from synthguard.explicit.detect_video import detect_video_label
 from synthguard.explicit.video import VideoLabelOptions, VideoMode, label_video
 from synthguard.media import Media
+from tests.conftest import PRODUCER
 
 W, H, FPS, SECONDS = 320, 240, 25, 3
 
