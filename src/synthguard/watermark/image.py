@@ -46,10 +46,11 @@ DEFAULT_STRENGTH = 1.0
 DEFAULT_ALPHA = 1e-6
 MAX_PIXELS = 80_000_000
 MIN_SIDE = TILE
-_SSIM_K = 0.115  # local amplitude per sqrt(2*var + C2): keeps local SSIM near 1 / (1 + K^2)
+_SSIM_K = 0.135  # local amplitude per sqrt(2*var + C2): keeps local SSIM near 1 / (1 + K^2)
+_MASK_WINDOW = 5  # side of the box over which the local variance is measured
 _SSIM_C2 = (0.03 * 255) ** 2
-_RMS_CAP = 2.2  # global RMS of the change at strength 1 (PSNR ~ 41 dB after rounding)
-_MIN_EFFECTIVE_RMS = 0.45
+_RMS_CAP = 2.45  # global RMS of the change at strength 1 (PSNR ~ 40.3 dB after rounding)
+_MIN_EFFECTIVE_RMS = 0.55  # below this the image is mostly saturated (a flat white image gives ~0.49)
 _SELF_CHECK_Z = 10.0  # the unattacked mark must clear this pilot z and decode, else CapacityTooLow
 _REFINE_ROUNDS = 3  # drift refinements of the best lattice (each one more lattice hypothesis)
 _HYPOTHESES = 8 * TILE * TILE * (1 + MAX_LATTICE_CANDIDATES + 8)  # dihedral x shift x lattice (8: refinements)
@@ -90,8 +91,8 @@ def _check_size(img: Image.Image, max_pixels: int) -> None:
 
 def _local_amplitude(y: F32, strength: float) -> F32:
     """Per-pixel mark amplitude from local variance (SSIM-style masking)."""
-    mean = ndimage.uniform_filter(y, 7)
-    var = np.maximum(ndimage.uniform_filter(y * y, 7) - mean * mean, 0.0)
+    mean = ndimage.uniform_filter(y, _MASK_WINDOW)
+    var = np.maximum(ndimage.uniform_filter(y * y, _MASK_WINDOW) - mean * mean, 0.0)
     amp: F32 = (_SSIM_K * strength) * np.sqrt(2.0 * var + _SSIM_C2)
     return amp
 
