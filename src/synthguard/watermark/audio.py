@@ -149,11 +149,8 @@ def embed_audio(
     # quieter cells get a larger relative step: it costs less energy, and they are masked by louder ones
     tilt = (cell_power / np.maximum(cell_power.mean(axis=1, keepdims=True), 1e-30) + 0.05) ** -TILT
     amp = _fit(np.minimum(cap, 0.01 * tilt), cell_power, budget)
-    amp = _fit(
-        np.minimum(cap, amp * np.sqrt(budget / np.maximum(np.sum(cell_power * amp**2, 1), 1e-30))[:, None]),
-        cell_power,
-        budget,
-    )
+    fill = np.sqrt(budget / np.maximum(np.sum(cell_power * amp**2, axis=1), 1e-30))  # raise to the budget
+    amp = _fit(np.minimum(cap, amp * fill[:, None]), cell_power, budget)
     for _ in range(ITERATIONS):
         w_mono = dsp.istft_embed(_mark_spec(mono_spec, amp * cell_chip), n16)
         marked = _cells(mono16 + w_mono)
