@@ -192,6 +192,7 @@ MAKERS: dict[str, tuple[str, SampleMaker]] = {
     "gif": (".gif", _pil("GIF")),
     "tiff": (".tif", _pil("TIFF")),
     "heic": (".heic", _heic),
+    "avif": (".avif", _pil("AVIF", quality=70)),
     "mp4": (".mp4", _av("mp4", "libx264", "aac")),
     "mov": (".mov", _av("mov", "libx264", "aac")),
     "m4a": (".m4a", _av("ipod", None, "aac")),
