@@ -7,7 +7,6 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from fractions import Fraction
 from typing import Any, cast
 
 import numpy as np
@@ -21,6 +20,7 @@ from synthguard.formats.base import Modality
 from synthguard.label.keys import SigningKey
 from synthguard.labeling import ExistingPolicy, LabelResult, label_media
 from synthguard.media import Media
+from synthguard.videoenc import encoder_like
 
 F32 = npt.NDArray[np.float32]
 U8 = npt.NDArray[np.uint8]
@@ -277,26 +277,10 @@ def _end_from(src: Any, vin: Any, opts: VideoLabelOptions) -> float | None:
 
 
 def _video_stream(dst: Any, vin: Any, vp9: bool, crf: float, preset: str) -> Any:
-    codec = "libvpx-vp9" if vp9 else "libx264"
-    rate = vin.average_rate or vin.guessed_rate or Fraction(25, 1)
-    vout = dst.add_stream(codec, rate=rate)
-    cc, icc = vout.codec_context, vin.codec_context
-    vout.width, vout.height = icc.width, icc.height
+    icc = vin.codec_context
     fmt = icc.format.name if icc.format is not None else "yuv420p"
-    vout.pix_fmt = fmt if fmt in _PLANAR and not (vp9 and fmt.startswith("yuvj")) else "yuv420p"
-    vout.time_base = vin.time_base
-    cc.time_base = vin.time_base
-    cc.framerate = rate
-    if icc.sample_aspect_ratio:
-        cc.sample_aspect_ratio = icc.sample_aspect_ratio
-    for attr in ("color_range", "colorspace", "color_primaries", "color_trc"):
-        setattr(cc, attr, getattr(icc, attr))
-    if vp9:
-        cc.options = {"crf": f"{crf:g}", "b": "0", "cpu-used": "5", "row-mt": "1", "deadline": "good"}
-    else:
-        cc.options = {"crf": f"{crf:g}", "preset": preset}
-    vout.metadata.update({k: v for k, v in vin.metadata.items() if k.lower() not in ("encoder", "rotate")})
-    return vout
+    keep = fmt in _PLANAR and not (vp9 and fmt.startswith("yuvj"))
+    return encoder_like(dst, vin, vp9=vp9, crf=crf, preset=preset, pix_fmt=fmt if keep else "yuv420p")
 
 
 def _encode_frame(

@@ -16,7 +16,6 @@ import io
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 from typing import Any, cast
 
@@ -25,6 +24,7 @@ import numpy.typing as npt
 from PIL import Image
 
 from synthguard.errors import CapacityTooLow, CorruptInput, InputError, UnsupportedFormat
+from synthguard.videoenc import encoder_like
 from synthguard.watermark.image import DEFAULT_ALPHA, Detection, detect_luma
 from synthguard.watermark.image_pattern import TILE
 from synthguard.watermark.payload import Payload, check_key
@@ -118,27 +118,6 @@ def _marked_frame(frame: Any, y: U8) -> Any:
     return out
 
 
-def _video_stream(dst: Any, vin: Any, vp9: bool, crf: float, preset: str) -> Any:
-    rate = vin.average_rate or vin.guessed_rate or Fraction(25, 1)
-    vout = dst.add_stream("libvpx-vp9" if vp9 else "libx264", rate=rate)
-    cc, icc = vout.codec_context, vin.codec_context
-    vout.width, vout.height = icc.width, icc.height
-    vout.pix_fmt = "yuv420p"
-    vout.time_base = vin.time_base
-    cc.time_base = vin.time_base
-    cc.framerate = rate
-    if icc.sample_aspect_ratio:
-        cc.sample_aspect_ratio = icc.sample_aspect_ratio
-    for attr in ("color_range", "colorspace", "color_primaries", "color_trc"):
-        setattr(cc, attr, getattr(icc, attr))
-    if vp9:
-        cc.options = {"crf": f"{crf:g}", "b": "0", "cpu-used": "5", "row-mt": "1", "deadline": "good"}
-    else:
-        cc.options = {"crf": f"{crf:g}", "preset": preset}
-    vout.metadata.update({k: v for k, v in vin.metadata.items() if k.lower() not in ("encoder", "rotate")})
-    return vout
-
-
 def embed_video(
     src: Source,
     dst: str | Path,
@@ -202,7 +181,7 @@ def _transcode(
         try:
             with av.open(str(tmp), "w", format=muxer) as out:
                 out.metadata.update(dict(inp.metadata))
-                vout = _video_stream(out, vin, vp9, quality, preset)
+                vout = encoder_like(out, vin, vp9=vp9, crf=quality, preset=preset)
                 outs = {s.index: out.add_stream_from_template(s) for s in copied}
                 for s in copied:
                     outs[s.index].metadata.update(s.metadata)
