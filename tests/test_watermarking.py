@@ -59,6 +59,33 @@ def test_embed_label_detect_agree(kind: str) -> None:
     assert agreement(found, [], CONFIG)[0].startswith("watermark present but the file has no metadata label")
 
 
+def test_video_embed_label_detect_agree() -> None:
+    marked, payload_hex = embed(Media.from_bytes(_textured_clip(), "x.mp4"), CONFIG, "wm-video")
+    labeled = label_media(Media.from_bytes(marked, "x.mp4"), PRODUCER, "wm-video")
+    found = detect(Media.from_bytes(labeled.data, "x.mp4"), CONFIG)
+    assert found["present"] and found["payload"]["hex"] == payload_hex
+    assert agreement(found, [labeled.label], CONFIG) == []
+
+
+def _textured_clip() -> bytes:
+    """A 3 s 320x240 textured H.264 clip (the demo samples are too small to carry a watermark)."""
+    import av
+
+    buf = io.BytesIO()
+    rng = np.random.default_rng(3)
+    with av.open(buf, "w", format="mp4") as out:
+        stream = out.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
+        base = rng.integers(0, 255, (240, 320, 3), dtype=np.uint8)
+        for i in range(30):
+            frame = av.VideoFrame.from_ndarray(np.roll(base, i * 2, axis=1), format="rgb24")
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return buf.getvalue()
+
+
 def test_wrong_key_finds_nothing() -> None:
     marked, _ = embed(Media.from_bytes(_photo(), "x.png"), CONFIG, "wm-3")
     other = WatermarkConfig(b"another-secret-key-of-32-bytes!!", 7)

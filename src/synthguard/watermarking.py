@@ -82,7 +82,9 @@ def embed(media: Media, config: WatermarkConfig, produce_id: str) -> tuple[bytes
         return _embed_image(media, config, payload), payload_hex(payload)
     if modality == "audio":
         return _embed_audio(media, config, payload), payload_hex(payload)
-    raise UnsupportedFormat(f"no watermark for {media.format} files yet (images and audio)", path=media.name)
+    if modality == "video":
+        return _embed_video(media, config, payload), payload_hex(payload)
+    raise UnsupportedFormat(f"no watermark for {media.format} files (images, audio and video)", path=media.name)
 
 
 def _embed_image(media: Media, config: WatermarkConfig, payload: Any) -> bytes:
@@ -110,6 +112,20 @@ def _embed_audio(media: Media, config: WatermarkConfig, payload: Any) -> bytes:
     return _encode(media, decoded, marked.astype(np.float64))
 
 
+def _embed_video(media: Media, config: WatermarkConfig, payload: Any) -> bytes:
+    import tempfile
+
+    from synthguard.watermark.video import embed_video
+
+    suffix = {"mp4": ".mp4", "mov": ".mov", "mkv": ".mkv", "webm": ".webm"}.get(media.format)
+    if suffix is None:
+        raise UnsupportedFormat(f"no video watermark for {media.format} files", path=media.name)
+    with tempfile.TemporaryDirectory(prefix="synthguard-wm-") as tmp:
+        out = Path(tmp) / f"marked{suffix}"
+        embed_video(media.data, out, payload, config.key)
+        return out.read_bytes()
+
+
 def detect(media: Media, config: WatermarkConfig) -> dict[str, Any]:
     """Presence, p-value and payload of the provider's watermark in the content (JSON-serialisable)."""
     modality = media.sniffed.modality.value
@@ -124,6 +140,10 @@ def detect(media: Media, config: WatermarkConfig) -> dict[str, Any]:
 
         samples, rate = decode_audio(media)
         found = detect_audio(samples, rate, config.key)
+    elif modality == "video":
+        from synthguard.watermark.video import detect_video
+
+        found = detect_video(media.data, config.key)
     else:
         return {"checked": False, "note": f"no watermark detector for {media.format} files yet"}
     payload = found.payload

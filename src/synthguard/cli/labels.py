@@ -114,7 +114,7 @@ def label_command(
     ] = None,
     text_format: Annotated[str, typer.Option("--format", help="With --text: plain, markdown or html.")] = "plain",
     watermark: Annotated[
-        bool, typer.Option("--watermark", help="Also embed the invisible watermark (images, audio).")
+        bool, typer.Option("--watermark", help="Also embed the invisible watermark (images, audio, video).")
     ] = False,
     watermark_key: Annotated[
         Path | None,
