@@ -55,7 +55,7 @@ def refine_lattice(white: F32, lattice: Lattice, pat: Pattern, transform: int) -
     """The lattice corrected for the linear drift of the pilot between image halves."""
     h, w = white.shape
     pilot = _pilot_tile(pat, transform)
-    o_r, o_c = h / 2, w / 2
+    o_r, o_c = h // 2, w // 2
     halves = {
         "left": (white[:, : w // 2], (o_r, o_c)),
         "right": (white[:, w // 2 :], (o_r, o_c - w // 2)),
