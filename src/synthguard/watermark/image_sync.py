@@ -25,7 +25,7 @@ F64 = npt.NDArray[np.float64]
 SYNC_WINDOW = 768  # side of the centre window used for the autocorrelation (pixels of the input)
 CANVAS_MAX = 1024  # side of the largest canonical canvas folded (tile pixels)
 MIN_SCALE, MAX_SCALE = 0.42, 2.2
-MAX_LATTICE_CANDIDATES = 3
+MAX_LATTICE_CANDIDATES = 6
 
 
 @dataclass(frozen=True)
