@@ -50,6 +50,9 @@ _SSIM_K = 0.135  # local amplitude per sqrt(2*var + C2): keeps local SSIM near 1
 _MASK_WINDOW = 5  # side of the box over which the local variance is measured
 _SSIM_C2 = (0.03 * 255) ** 2
 _RMS_CAP = 2.45  # global RMS of the change at strength 1 (PSNR ~ 40.3 dB after rounding)
+_SSIM_TARGET = 0.9815  # embedding scales its amplitude so the measured SSIM (luma) lands here at strength 1
+_PSNR_TARGET = 40.25  # ... or the PSNR (RGB) here, whichever binds first
+_MAX_GAIN = 1.6
 _MIN_EFFECTIVE_RMS = 0.55  # below this the image is mostly saturated (a flat white image gives ~0.49)
 _SELF_CHECK_Z = 10.0  # the unattacked mark must clear this pilot z and decode, else CapacityTooLow
 _REFINE_ROUNDS = 3  # drift refinements of the best lattice (each one more lattice hypothesis)
@@ -152,6 +155,11 @@ def embed_image(
         raise CapacityTooLow(
             f"image is too flat or saturated to carry a watermark (effective change {realized:.2f} grey levels)"
         )
+    if planes.dtype == np.uint8:
+        # Where the image leaves room under both quality limits (flat screenshots: SSIM has slack), use it.
+        gain = _quality_gain(planes, out_planes, strength)
+        if gain > 1.03 or gain < 1.0:
+            out_planes, _ = _embed_planes(planes, tile, strength, gain)
     if alpha is None and planes.dtype != np.uint8:
         data = np.clip(np.rint(out_planes[..., 0] * unit), 0, top)
         res = Image.fromarray(data.astype(np.uint16 if mode == "I;16" else np.float32))
@@ -170,7 +178,45 @@ def embed_image(
     return res
 
 
-def _embed_planes(planes: npt.NDArray[Any], tile: F32, strength: float) -> tuple[npt.NDArray[Any], float]:
+def _quality_gain(planes: npt.NDArray[Any], marked: npt.NDArray[Any], strength: float) -> float:
+    """Amplitude factor that brings the measured SSIM and PSNR of a first embedding to their targets."""
+    h = planes.shape[0]
+    rows = [slice(0, h)]
+    if h > _STRIP:  # large images: four bands of 256 rows
+        rows = [slice(s, s + 256) for s in sorted({round(i * (h - 256) / 3) for i in range(4)})]
+    ssim_loss = sq_err = 0.0
+    count = 0
+    for r in rows:
+        x, y = planes[r].astype(np.float32), marked[r].astype(np.float32)
+        sq_err += float(np.sum((y - x) ** 2))
+        count += x.size
+        ssim_loss += 1.0 - _ssim(_luma(x), _luma(y))
+    ssim_loss /= len(rows)
+    mse = sq_err / count
+    target_loss = (1.0 - _SSIM_TARGET) * strength**2
+    target_mse = 255.0**2 * 10 ** (-_PSNR_TARGET / 10) * strength**2
+    g_ssim = math.sqrt(target_loss / ssim_loss) if ssim_loss > 0 else _MAX_GAIN
+    g_psnr = math.sqrt(target_mse / mse) if mse > 0 else _MAX_GAIN
+    return min(g_ssim, g_psnr, _MAX_GAIN)
+
+
+def _ssim(x: F32, y: F32) -> float:
+    """Mean SSIM of two luma arrays (Gaussian window sigma 1.5, the usual constants)."""
+
+    def g(v: F32) -> F32:
+        return filters.gaussian(v, 1.5, truncate=3.5)
+
+    mx, my = g(x), g(y)
+    vx, vy, cxy = g(x * x) - mx * mx, g(y * y) - my * my, g(x * y) - mx * my
+    c1 = (0.01 * 255) ** 2
+    num = (2 * mx * my + c1) * (2 * cxy + _SSIM_C2)
+    den = (mx * mx + my * my + c1) * (vx + vy + _SSIM_C2)
+    return float(np.mean(num / den))
+
+
+def _embed_planes(
+    planes: npt.NDArray[Any], tile: F32, strength: float, gain: float = 1.0
+) -> tuple[npt.NDArray[Any], float]:
     """Add the masked tile to every colour plane, strip by strip; returns output and effective RMS change."""
     h, w, _ = planes.shape
     integer = planes.dtype == np.uint8
@@ -187,7 +233,7 @@ def _embed_planes(planes: npt.NDArray[Any], tile: F32, strength: float) -> tuple
         sub = [_local_amplitude(_luma(planes[s : s + band].astype(np.float32)), strength) for s in starts]
         ms = float(np.mean([np.mean(a * a) for a in sub]))
     cap = _RMS_CAP * strength
-    scale = min(1.0, cap / math.sqrt(ms)) if ms > 0 else 1.0
+    scale = (min(1.0, cap / math.sqrt(ms)) if ms > 0 else 1.0) * gain
     signal = energy = count = 0.0
     for r0 in range(0, h, _STRIP):
         r1 = min(h, r0 + _STRIP)
