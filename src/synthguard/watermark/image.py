@@ -319,7 +319,7 @@ def detect_luma(y: F32, key: bytes, *, alpha: float = DEFAULT_ALPHA) -> Detectio
         hits.sort(key=lambda h: h[0].z, reverse=True)
     p_pilot = _multiple_test_p(best.z, _HYPOTHESES)
     payload = None
-    attempts = 0
+    attempts = 1 if first.z >= _EARLY_Z else 0  # the early identity decode was one attempt
     for hit, hit_lat in hits[:2]:
         attempts += 1
         payload = decode(_chip_soft(hit.whitened, pat), key)
