@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from synthguard.watermark.image_pattern import TILE, Pattern
-from synthguard.watermark.image_sync import Lattice, dihedral, fold_lattice
+from synthguard.watermark.image_sync import Lattice, fold_lattice
 
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
@@ -70,6 +70,3 @@ def refine_lattice(white: F32, lattice: Lattice, pat: Pattern, transform: int) -
     drift = np.stack([d_row, d_col], axis=1)  # tile (r, c) per image (row, col)
     basis = np.linalg.inv(inv - drift) * TILE
     return Lattice((float(basis[0, 0]), float(basis[1, 0])), (float(basis[0, 1]), float(basis[1, 1])))
-
-
-__all__ = ["dihedral", "locate", "refine_lattice"]
