@@ -165,6 +165,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--fp", type=int, default=2000, help="unmarked clips for the false-positive count")
     parser.add_argument("--strengths", default="1,2")
+    parser.add_argument("--fp-only", action="store_true", help="only the false-positive count")
+    parser.add_argument("--no-perth", action="store_true", help="leave the peer out")
     parser.add_argument("--attacks", default=",".join(a for a in ATTACKS if a != "none") + ",mix -10dB")
     args = parser.parse_args()
     if not DATA.is_dir():
@@ -184,7 +186,7 @@ def main() -> int:
     if mixer_source is not None:
         attacks["mix -10dB"] = make_mixer(*mixer_source)
     names = ["none", *[a for a in args.attacks.split(",") if a in attacks and a != "none"]]
-    perth = perth_model()
+    perth = None if args.no_perth else perth_model()
 
     def check(col: str, z: np.ndarray, zr: int, payload: Payload, attack: str) -> bool:
         """Perth: presence; ours: the exact payload (presence recorded on the side)."""
@@ -202,7 +204,7 @@ def main() -> int:
     t_detect = dict.fromkeys(cols, 0.0)
     n_detect = dict.fromkeys(cols, 0)
     audio_seconds = 0.0
-    for i, (name, x, rate) in enumerate(clips):
+    for i, (name, x, rate) in enumerate([] if args.fp_only else clips):
         audio_seconds += x.shape[0] / rate
         payload = Payload(producer=7, serial=int(rng.integers(0, 2**44)))
         speech = name.startswith("tts") or "Front" in name or "front" in name
@@ -231,37 +233,38 @@ def main() -> int:
         snrs = " ".join(f"{c}: {quality[c][-1][0]:.1f} dB" for c in cols)
         print(f"[{i + 1}/{len(clips)}] {name} {snrs}", file=sys.stderr, flush=True)
 
-    print(f"\n{len(clips)} clips of {args.seconds:g} s (short recordings looped with 0.2 s gaps), key fixed.")
-    print("ours = exact 64-bit payload recovered; perth = presence detected (it carries no payload)\n")
-    ours = [c for c in cols if c != "perth"]
-    heads = [f"{c} payload" for c in ours] + [f"{c} present" for c in ours]
-    heads += ["perth present", "ratio ours/perth present"] if "perth" in cols else []
-    print("| attack | " + " | ".join(heads) + " |")
-    print("|---|" + "---|" * len(heads))
-    for attack in names:
-        cells = [f"{np.mean(hits[c][attack]):.2f}" for c in ours]
-        cells += [f"{np.mean(presence[c][attack]) if presence[c][attack] else 0:.2f}" for c in ours]
-        if "perth" in cols:
-            ref = float(np.mean(hits["perth"][attack]))
-            mine = float(np.mean(presence[ours[0]][attack])) if presence[ours[0]][attack] else 0.0
-            cells += [f"{ref:.2f}", f"{mine / ref:.2f}" if ref > 0 else "inf"]
-        print(f"| {attack} | " + " | ".join(cells) + " |")
-    snr_row = [f"{np.mean([q[0] for q in quality[c]]):.1f} (min {min(q[0] for q in quality[c]):.1f})" for c in cols]
-    print("\nquality and speed (columns: " + ", ".join(cols) + ")")
-    print("| segmental SNR dB | " + " | ".join(snr_row) + " |")
-    pesq_row = []
-    for c in cols:
-        vals = [q[1] for q in quality[c] if q[1] is not None]
-        pesq_row.append(f"{np.mean(vals):.2f}" if vals else "n/a")
-    print("| PESQ wb (speech) | " + " | ".join(pesq_row) + " |")
-    per_clip = audio_seconds / len(clips)
-    print("| embed x realtime | " + " | ".join(f"{audio_seconds / t_embed[c]:.0f}" for c in cols) + " |")
-    print(
-        "| detect x realtime | "
-        + " | ".join(f"{per_clip * n_detect[c] / max(t_detect[c], 1e-9):.0f}" for c in cols)
-        + " |"
-    )
-    print("(detect time includes attacked clips of other lengths and rates; attack time excluded)")
+    if not args.fp_only:
+        print(f"\n{len(clips)} clips of {args.seconds:g} s (short recordings looped with 0.2 s gaps), key fixed.")
+        print("ours = exact 64-bit payload recovered; perth = presence detected (it carries no payload)\n")
+        ours = [c for c in cols if c != "perth"]
+        heads = [f"{c} payload" for c in ours] + [f"{c} present" for c in ours]
+        heads += ["perth present", "ratio ours/perth present"] if "perth" in cols else []
+        print("| attack | " + " | ".join(heads) + " |")
+        print("|---|" + "---|" * len(heads))
+        for attack in names:
+            cells = [f"{np.mean(hits[c][attack]):.2f}" for c in ours]
+            cells += [f"{np.mean(presence[c][attack]) if presence[c][attack] else 0:.2f}" for c in ours]
+            if "perth" in cols:
+                ref = float(np.mean(hits["perth"][attack]))
+                mine = float(np.mean(presence[ours[0]][attack])) if presence[ours[0]][attack] else 0.0
+                cells += [f"{ref:.2f}", f"{mine / ref:.2f}" if ref > 0 else "inf"]
+            print(f"| {attack} | " + " | ".join(cells) + " |")
+        snr_row = [f"{np.mean([q[0] for q in quality[c]]):.1f} (min {min(q[0] for q in quality[c]):.1f})" for c in cols]
+        print("\nquality and speed (columns: " + ", ".join(cols) + ")")
+        print("| segmental SNR dB | " + " | ".join(snr_row) + " |")
+        pesq_row = []
+        for c in cols:
+            vals = [q[1] for q in quality[c] if q[1] is not None]
+            pesq_row.append(f"{np.mean(vals):.2f}" if vals else "n/a")
+        print("| PESQ wb (speech) | " + " | ".join(pesq_row) + " |")
+        per_clip = audio_seconds / len(clips)
+        print("| embed x realtime | " + " | ".join(f"{audio_seconds / t_embed[c]:.0f}" for c in cols) + " |")
+        print(
+            "| detect x realtime | "
+            + " | ".join(f"{per_clip * n_detect[c] / max(t_detect[c], 1e-9):.0f}" for c in cols)
+            + " |"
+        )
+        print("(detect time includes attacked clips of other lengths and rates; attack time excluded)")
 
     if args.fp > 0:
         false_pos = {"ours": 0, "perth": 0}
