@@ -102,14 +102,14 @@ def _embed_image(media: Media, config: WatermarkConfig, payload: Any) -> bytes:
 
 
 def _embed_audio(media: Media, config: WatermarkConfig, payload: Any) -> bytes:
-    from synthguard.explicit.audio import _decode, _encode
+    from synthguard.explicit.audio_codec import decode, encode
     from synthguard.watermark.audio import embed_audio
 
-    decoded = _decode(media)
+    decoded = decode(media)
     import numpy as np
 
     marked = embed_audio(decoded.samples, decoded.rate, payload, config.key)
-    return _encode(media, decoded, marked.astype(np.float64))
+    return encode(media, decoded, marked.astype(np.float64))
 
 
 def _embed_video(media: Media, config: WatermarkConfig, payload: Any) -> bytes:
@@ -135,7 +135,7 @@ def detect(media: Media, config: WatermarkConfig) -> dict[str, Any]:
 
         found = detect_image(open_image(media.data), config.key)
     elif modality == "audio":
-        from synthguard.explicit.audio import decode_audio
+        from synthguard.explicit.audio_codec import decode_audio
         from synthguard.watermark.audio import detect_audio
 
         samples, rate = decode_audio(media)

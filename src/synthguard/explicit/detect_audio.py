@@ -9,7 +9,8 @@ import numpy as np
 import numpy.typing as npt
 
 from synthguard.errors import UnsupportedFormat
-from synthguard.explicit.audio import _as_2d, decode_audio, resample
+from synthguard.explicit.audio import _as_2d
+from synthguard.explicit.audio_codec import decode_audio, resample
 from synthguard.formats.base import Modality
 from synthguard.media import Media
 

@@ -1,0 +1,155 @@
+"""Decoding audio files to samples and encoding samples back into the same format with similar settings."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from fractions import Fraction
+from math import gcd
+from typing import Any, cast
+
+import numpy as np
+import numpy.typing as npt
+
+from synthguard.errors import CorruptInput, UnsupportedFormat
+from synthguard.media import Media
+
+FloatArray = npt.NDArray[np.float64]
+SOUNDFILE_FORMATS = {"wav": "WAV", "bw64": "WAV", "rf64": "RF64", "flac": "FLAC", "ogg-vorbis": "OGG"}
+AV_MUXERS = {"mp3": ("mp3", "libmp3lame"), "m4a": ("ipod", None), "ogg-opus": ("ogg", "libopus")}
+
+
+def resample(x: FloatArray, rate_in: int, rate_out: int) -> FloatArray:
+    """Polyphase resampling along axis 0."""
+    if rate_in == rate_out:
+        return x
+    from scipy.signal import resample_poly
+
+    g = gcd(rate_in, rate_out)
+    return np.asarray(resample_poly(x, rate_out // g, rate_in // g, axis=0), dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """Decoded samples with what is needed to encode them back the same way."""
+
+    samples: FloatArray
+    rate: int
+    subtype: str | None  # soundfile subtype, when soundfile decoded it
+    codec: str | None  # PyAV codec name, when PyAV decoded it
+    bit_rate: int | None
+    layout: str | None
+    metadata: dict[str, str]
+
+
+def decode_audio(media: Media) -> tuple[FloatArray, int]:
+    """Decode an audio file to samples (frames, channels) in -1..1 and its sample rate."""
+    decoded = decode(media)
+    return decoded.samples, decoded.rate
+
+
+def decode(media: Media) -> Decoded:
+    """Decode an audio file, keeping its rate, layout, codec settings and tags."""
+    if media.format in SOUNDFILE_FORMATS:
+        return _decode_soundfile(media)
+    if media.format in AV_MUXERS:
+        return _decode_av(media)
+    raise UnsupportedFormat(f"no audible label for {media.format} files", path=media.name)
+
+
+def _decode_soundfile(media: Media) -> Decoded:
+    import soundfile as sf
+
+    try:
+        with sf.SoundFile(io.BytesIO(media.data)) as f:
+            x = f.read(dtype="float64", always_2d=True)
+            rate, subtype = f.samplerate, f.subtype
+    except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
+        raise CorruptInput(f"cannot decode audio: {exc}", path=media.name) from None
+    seconds = x.shape[0] / rate if rate else 0.0
+    bit_rate = round(len(media.data) * 8 / seconds) if seconds > 0 else None
+    return Decoded(x, rate, subtype, None, bit_rate, None, {})
+
+
+def _decode_av(media: Media) -> Decoded:
+    import av
+
+    try:
+        with av.open(io.BytesIO(media.data), "r") as c:
+            if not c.streams.audio:
+                raise CorruptInput("no audio stream", path=media.name)
+            s = c.streams.audio[0]
+            rate, layout, codec = s.rate, s.layout.name, s.codec_context.name
+            bit_rate = s.bit_rate or c.bit_rate or None
+            meta = {k: v for k, v in c.metadata.items() if "aigc" not in k.lower()}
+            chunks = [f.to_ndarray() for f in _resampled(c.decode(s), rate, layout)]
+    except av.FFmpegError as exc:
+        raise CorruptInput(f"cannot decode audio: {exc}", path=media.name) from None
+    if not chunks:
+        raise CorruptInput("audio stream holds no samples", path=media.name)
+    x = np.concatenate(chunks, axis=1).T.astype(np.float64)
+    return Decoded(x, rate, None, codec, bit_rate, layout, meta)
+
+
+def _resampled(frames: Any, rate: int, layout: str) -> Any:
+    import av
+
+    conv = av.AudioResampler(format="fltp", layout=layout, rate=rate)
+    for frame in frames:
+        frame.pts = None
+        yield from conv.resample(frame)
+    yield from conv.resample(None)
+
+
+def _vorbis_quality(bit_rate: int | None, channels: int, rate: int) -> float:
+    """libsndfile compression level (1 - Vorbis quality) giving roughly the input's bitrate."""
+    if not bit_rate:
+        return 0.6
+    stereo_kbps = bit_rate / 1000 * (2 / min(channels, 2)) * (44100 / max(rate, 8000)) ** 0.5
+    table_kbps = [64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 500]
+    quality = np.interp(stereo_kbps, table_kbps, np.linspace(0.0, 1.0, len(table_kbps)))
+    return float(1.0 - quality)
+
+
+def encode(media: Media, dec: Decoded, x: FloatArray) -> bytes:
+    """Encode samples back into the input's format with settings close to the input's."""
+    if dec.subtype is not None:
+        import soundfile as sf
+
+        buf = io.BytesIO()
+        fmt = SOUNDFILE_FORMATS[media.format]
+        level = _vorbis_quality(dec.bit_rate, x.shape[1], dec.rate) if media.format == "ogg-vorbis" else None
+        with sf.SoundFile(buf, "w", dec.rate, x.shape[1], dec.subtype, format=fmt, compression_level=level) as f:
+            clipped = np.clip(x, -1.0, 1.0)
+            for i in range(0, clipped.shape[0], 16384):  # libsndfile's Vorbis writer crashes on very large blocks
+                f.write(clipped[i : i + 16384])
+        return buf.getvalue()
+    return _encode_av(media, dec, x)
+
+
+def _encode_av(media: Media, dec: Decoded, x: FloatArray) -> bytes:
+    import av
+    from av.audio.stream import AudioStream
+
+    muxer, codec = AV_MUXERS[media.format]
+    codec = codec or ("alac" if dec.codec == "alac" else "aac")
+    buf = io.BytesIO()
+    with av.open(buf, "w", format=muxer) as out:
+        out.metadata.update(dec.metadata)
+        rate = dec.rate if codec != "libopus" or dec.rate in (8000, 12000, 16000, 24000, 48000) else 48000
+        layout = dec.layout or ("mono" if x.shape[1] == 1 else "stereo")
+        s = cast("AudioStream", out.add_stream(codec, rate=rate, layout=layout))
+        if dec.bit_rate and codec != "alac":
+            s.bit_rate = int(dec.bit_rate)
+        if rate != dec.rate:
+            x = resample(x, dec.rate, rate)
+        data = np.ascontiguousarray(np.clip(x, -1.0, 1.0).T, dtype=np.float32)
+        step = 4096
+        for i in range(0, data.shape[1], step):
+            frame = av.AudioFrame.from_ndarray(data[:, i : i + step], format="fltp", layout=s.layout.name)
+            frame.sample_rate = rate
+            frame.pts = i
+            frame.time_base = Fraction(1, rate)
+            out.mux(s.encode(frame))
+        out.mux(s.encode(None))
+    return buf.getvalue()
