@@ -301,7 +301,11 @@ def detect_luma(y: F32, key: bytes, *, alpha: float = DEFAULT_ALPHA) -> Detectio
         return Detection(p_early <= alpha, p_early, early, first.z, 1.0, 0.0, first.transform >= 4)
     sync = _centre(_whitened(y, 1.0, cache), SYNC_WINDOW)
     lattices = [lat for lat in estimate_lattices(sync) if not lat.is_identity(0.01)]
-    hits = [(first, IDENTITY)] + [(_evaluate(y, lat, pat, cache), lat) for lat in lattices[:MAX_LATTICE_CANDIDATES]]
+    hits = [(first, IDENTITY)]
+    for cand_lat in lattices[:MAX_LATTICE_CANDIDATES]:
+        hits.append((_evaluate(y, cand_lat, pat, cache), cand_lat))
+        if hits[-1][0].z >= _EARLY_Z:  # a clear lock: the remaining (weaker-scored) candidates are skipped
+            break
     hits.sort(key=lambda h: h[0].z, reverse=True)
     best, lat = hits[0]
     if not lat.is_identity(0.002):

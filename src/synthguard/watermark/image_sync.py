@@ -255,21 +255,28 @@ def fold_lattice(white: F32, lattice: Lattice, origin: tuple[float, float] | Non
     if lattice == IDENTITY and float(o_r).is_integer() and float(o_c).is_integer():
         return _fold_blocks(white, int(o_r), int(o_c))
     inv = np.linalg.inv(np.array([lattice.a, lattice.b], dtype=np.float64).T / TILE)  # tile (r, c) per image px
-    r = np.arange(h, dtype=np.float32) - np.float32(o_r)
-    c = np.arange(w, dtype=np.float32) - np.float32(o_c)
-    tr = np.float32(inv[0, 0]) * r[:, None] + np.float32(inv[0, 1]) * c[None, :]
-    tc = np.float32(inv[1, 0]) * r[:, None] + np.float32(inv[1, 1]) * c[None, :]
     values = white.reshape(-1).astype(np.float64)
     size = TILE * TILE
     total: F64
     n: F64
     if lattice.scale >= 0.8:  # at least ~one pixel per tile cell: nearest cell is enough
-        cell = (
-            (np.rint(tr).astype(np.int32) & (TILE - 1)) * TILE + (np.rint(tc).astype(np.int32) & (TILE - 1))
-        ).reshape(-1)
+        # Fixed point (16 fractional bits): integer adds and shifts instead of float rounding.
+        one = 1 << 16
+        ri = np.arange(h, dtype=np.float64) - o_r
+        ci = np.arange(w, dtype=np.float64) - o_c
+        fr_row, fr_col = np.rint(inv[0, 0] * one * ri).astype(np.int32), np.rint(inv[0, 1] * one * ci).astype(np.int32)
+        fc_row, fc_col = np.rint(inv[1, 0] * one * ri).astype(np.int32), np.rint(inv[1, 1] * one * ci).astype(np.int32)
+        half = np.int32(one // 2)
+        cell_r = ((fr_row[:, None] + (fr_col + half)[None, :]) >> 16) & (TILE - 1)
+        cell_c = ((fc_row[:, None] + (fc_col + half)[None, :]) >> 16) & (TILE - 1)
+        cell = (cell_r * TILE + cell_c).reshape(-1)
         total = np.bincount(cell, weights=values, minlength=size).astype(np.float64)
         n = np.bincount(cell, minlength=size).astype(np.float64)
     else:  # downscaled: bilinear splat so that every cell is reached
+        r = np.arange(h, dtype=np.float32) - np.float32(o_r)
+        c = np.arange(w, dtype=np.float32) - np.float32(o_c)
+        tr = np.float32(inv[0, 0]) * r[:, None] + np.float32(inv[0, 1]) * c[None, :]
+        tc = np.float32(inv[1, 0]) * r[:, None] + np.float32(inv[1, 1]) * c[None, :]
         r0, c0 = np.floor(tr), np.floor(tc)
         fr, fc = (tr - r0).reshape(-1).astype(np.float64), (tc - c0).reshape(-1).astype(np.float64)
         ir, ic = r0.astype(np.int32), c0.astype(np.int32)
