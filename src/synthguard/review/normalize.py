@@ -53,6 +53,8 @@ class Tables:
     syl_len: npt.NDArray[np.int64]
     homophone: U32  # code point -> representative character of its first reading
     initial: U32  # code point -> first letter of its first reading
+    word: npt.NDArray[np.bool_]  # NFKC + lower case gives ASCII letters or digits (a word character)
+    fold_multi: npt.NDArray[np.bool_]  # NFKC + lower case is not one character that `light` holds
 
 
 def _t2s_chars() -> dict[str, str]:
@@ -92,6 +94,9 @@ def _build() -> Tables:
     single = np.arange(_MAX_CP, dtype=np.uint32)
     light = np.arange(_MAX_CP, dtype=np.uint32)
     expand: dict[int, tuple[int, ...]] = {}
+    word = np.zeros(_MAX_CP, dtype=np.bool_)
+    fold_multi = np.zeros(_MAX_CP, dtype=np.bool_)
+    fold_multi[_SCAN_LIMIT:] = True  # not scanned: compared the slow way
     cjk = [(0x3400, 0x4DC0), (0x4E00, 0xA000), (0xAC00, 0xD7A4), (0xD800, 0xE000), (0xE000, 0xF900)]
     skip = np.zeros(_SCAN_LIMIT, dtype=np.bool_)
     for lo, hi in cjk:
@@ -102,6 +107,9 @@ def _build() -> Tables:
         lit = unicodedata.normalize("NFKC", ch).lower()
         if len(lit) == 1:
             light[cp] = ord(lit)
+        else:
+            fold_multi[cp] = True
+        word[cp] = lit.isascii() and lit.isalnum()
         if len(folded) == 1:
             single[cp] = ord(folded)
         elif not folded:
@@ -118,6 +126,7 @@ def _build() -> Tables:
         single[lo:hi] = 0
     single[0xD800:0xE000] = 0  # lone surrogates carry nothing
     light[0xD800:0xE000] = 0xFFFD
+    fold_multi[0xD800:0xE000] = True
     single[SEP] = SEP
     for i, ch in enumerate(_CAPITAL_DIGITS):
         single[ord(ch)] = ord(str(i))
@@ -132,6 +141,8 @@ def _build() -> Tables:
         syl_len=syl_len,
         homophone=homophone,
         initial=initial,
+        word=word,
+        fold_multi=fold_multi,
     )
 
 

@@ -45,6 +45,38 @@ def compile_rule(pattern: str) -> Any:
     return compiled
 
 
+SET_MAX_MEM = 64 << 20
+
+
+class RuleSet:
+    """All regex rules in one RE2 Set: one linear pass says which rules match; only those run for spans."""
+
+    def __init__(self, patterns: list[str]) -> None:
+        self.size = len(patterns)
+        self._set: Any = None
+        opts = _options()
+        opts.max_mem = SET_MAX_MEM
+        rs = re2.Set.SearchSet(opts)
+        try:
+            if rs.Add("") != 0:  # a sentinel that matches every text: its absence means the DFA gave up
+                return
+            for p in patterns:
+                rs.Add(p)
+            rs.Compile()
+        except re2.error:
+            return  # every rule then runs on its own, as before
+        self._set = rs
+
+    def candidates(self, text: str) -> list[int]:
+        """Indices of the rules that match somewhere in text (all of them when the Set cannot tell)."""
+        if self._set is None:
+            return list(range(self.size))
+        found = self._set.Match(text) or []
+        if 0 not in found:
+            return list(range(self.size))  # out of DFA memory: fall back to running every rule
+        return sorted(i - 1 for i in found if i)
+
+
 def _detector(name: str, risk: str, action: Action, what: str) -> Entry:
     return Entry(
         term=f"<{name}>",
