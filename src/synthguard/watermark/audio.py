@@ -31,6 +31,8 @@ MIN_SECONDS = 2.0
 MIN_RATE = 8000
 TARGET_SNR_DB = 23.5  # mark energy per 32 ms slot at strength 1 (measured segmental SNR is ~3 dB higher)
 MAX_STRENGTH = 0.25  # largest log-magnitude step of any cell (+-2.2 dB)
+QUALITY_SNR_DB = 25.6  # the whole mark is then scaled so the clip's segmental SNR lands here (goal: >= 25 dB)
+GAIN_RANGE = (0.8, 2.0)  # limits of that scaling
 TILT = 0.5  # relative step grows as (cell power / slot mean) ** -TILT
 MARGIN = 0.0  # target mean log-residual per cell in the chip's direction
 GIVE_UP = 1.0  # largest typical per-cell boost spent on one chip
@@ -171,13 +173,14 @@ def embed_audio(
         amp[:m] = np.minimum(amp[:m] + step[group[:m]] * slope, cap)
         amp = _fit(amp, cell_power, budget)
 
-    out = np.empty_like(x)
+    mark = np.empty_like(x)
     for c, spec in enumerate(specs):
         w16 = dsp.istft_embed(_mark_spec(spec, amp * cell_chip), n16)
         w = dsp.resample(w16, dsp.WORK_RATE, sample_rate)
-        w = np.pad(w, (0, max(0, x.shape[0] - w.size)))[: x.shape[0]]
-        out[:, c] = x[:, c] + w
-    out = _limit(out, max(1.0, float(np.max(np.abs(x)))))
+        mark[:, c] = np.pad(w, (0, max(0, x.shape[0] - w.size)))[: x.shape[0]]
+    target = QUALITY_SNR_DB - 20.0 * math.log10(strength)
+    mark *= dsp.snr_gain(x, mark, sample_rate, target, GAIN_RANGE)
+    out = _limit(x + mark, max(1.0, float(np.max(np.abs(x)))))
     return out.astype(np.float32).reshape(raw.shape) if raw.ndim == 1 else out.astype(np.float32)
 
 

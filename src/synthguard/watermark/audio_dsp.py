@@ -126,3 +126,29 @@ def choose_mix(energy: FloatArray, floor: float) -> float:
 def energy_floor(energy: FloatArray) -> float:
     """The silence floor for a set of cell energies."""
     return float(FLOOR_RATIO * max(float(np.mean(energy)) if energy.size else 0.0, 1e-20))
+
+
+def segmental_snr(frame_snr_db: FloatArray, gain: float) -> float:
+    """Mean segmental SNR (clamped to [-10, 35] dB per frame) after scaling the mark by gain."""
+    return float(np.mean(np.clip(frame_snr_db - 20.0 * np.log10(gain), -10.0, 35.0)))
+
+
+def snr_gain(host: FloatArray, mark: FloatArray, rate: int, target_db: float, limits: tuple[float, float]) -> float:
+    """The mark gain (within limits) that brings the segmental SNR over 20 ms frames with sound to target_db."""
+    n = int(0.02 * rate)
+    m = host.shape[0] // n
+    if m == 0:
+        return 1.0
+    px = np.sum(host[: m * n].reshape(m, n, -1) ** 2, axis=(1, 2))
+    pw = np.maximum(np.sum(mark[: m * n].reshape(m, n, -1) ** 2, axis=(1, 2)), 1e-30)
+    active = px > 1e-7 * n
+    if not np.any(active):
+        return 1.0
+    snr = 10.0 * np.log10(px[active] / pw[active])
+    lo, hi = np.log(limits[0]), np.log(limits[1])
+    if segmental_snr(snr, float(np.exp(hi))) >= target_db:
+        return float(np.exp(hi))
+    for _ in range(30):  # the SNR falls monotonically with the gain
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if segmental_snr(snr, float(np.exp(mid))) >= target_db else (lo, mid)
+    return float(np.exp(lo))
