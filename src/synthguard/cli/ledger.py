@@ -357,6 +357,14 @@ def prune(
     console.print(f"pruned segments: {done or 'none'}", markup=False, soft_wrap=True)
 
 
+@ledger_app.command("migrate")
+def migrate(ledger: LedgerOpt) -> None:
+    """Upgrade a format-1 ledger (one lookup-key slice per segment) to merged key runs, in one transaction."""
+    with reported(ledger), _open(ledger) as log:
+        changed = log.migrate()
+    console.print("migrated to merged lookup runs" if changed else "already current", markup=False, soft_wrap=True)
+
+
 def register(app: typer.Typer) -> None:
     """Add `synthguard ledger …`."""
     app.add_typer(ledger_app, name="ledger")

@@ -9,7 +9,9 @@ from typing import Protocol
 
 from synthguard.errors import ConfigError
 
-FORMAT = "synthguard-ledger/1"
+FORMAT = "synthguard-ledger/2"  # lookup keys merged into runs of 16^level segments (synthguard.ledger.runs)
+LEGACY_FORMAT = "synthguard-ledger/1"  # one key slice per segment; readable and writable, `ledger migrate` upgrades
+FORMATS = (FORMAT, LEGACY_FORMAT)
 
 
 class Writer(Protocol):
@@ -46,6 +48,18 @@ class Writer(Protocol):
         """Delete a whole aged-out segment's records, keys and inner hashes, keeping its subtree root."""
         ...
 
+    def merge_runs(self, target: int, sources: Sequence[int]) -> None:
+        """Move the lookup keys of the source runs into one run, written in key order."""
+        ...
+
+    def split_run(self, source: int, parts: Sequence[tuple[int, int, int]]) -> None:
+        """Move a run's keys into parts (run, first index, end index); keys outside every part are deleted."""
+        ...
+
+    def set_meta(self, name: str, value: str) -> None:
+        """Change one setting (the format, on migration)."""
+        ...
+
 
 class Backend(Protocol):
     """A ledger store: append-only entries, subtree hashes, lookup keys, checkpoints."""
@@ -72,8 +86,8 @@ class Backend(Protocol):
         """Stored (index, record) for indices in [start, end), in order; pruned ones are absent."""
         ...
 
-    def find(self, key: int, segments: Sequence[int]) -> list[int]:
-        """Entry indices whose lookup key matches, within the given segments."""
+    def find(self, key: int, runs: Sequence[int]) -> list[int]:
+        """Entry indices whose lookup key matches, within the given key runs (segment or merged run ids)."""
         ...
 
     def checkpoints(self, size: int | None = None) -> list[tuple[int, str]]:

@@ -9,7 +9,8 @@ from typing import Any
 
 from synthguard.errors import InputError, LedgerError
 from synthguard.ledger import checkpoint as cpmod
-from synthguard.ledger.backend import Backend, Writer, open_backend
+from synthguard.ledger import runs
+from synthguard.ledger.backend import FORMAT, Backend, Writer, open_backend
 from synthguard.ledger.evidence import Evidence
 from synthguard.ledger.merkle import (
     EMPTY_ROOT,
@@ -39,6 +40,7 @@ class Ledger:
         meta = backend.meta()
         self.origin = meta["origin"]
         self.segment_bits = int(meta["segment_bits"])
+        self.merged_keys = meta["format"] == FORMAT  # False: a format-1 ledger, one key slice per segment
 
     @classmethod
     def open(cls, target: str, *, create: bool = False, origin: str | None = None, segment_bits: int = 16) -> Ledger:
@@ -134,7 +136,20 @@ class Ledger:
             idx = n + offset
             keys.extend((idx >> bits, k, idx) for k in ks)
         w.append(n, [(ts, data) for ts, data, _ in prepared], hashes, keys)
+        if self.merged_keys and (n + len(prepared)) >> bits > n >> bits:
+            done = len(self.backend.pruned())
+            for target, sources in runs.merges(done, n >> bits, (n + len(prepared)) >> bits):
+                w.merge_runs(target, sources)
         return n
+
+    def _runs(self, size: int, pruned: list[int]) -> list[int]:
+        """The key runs that hold every live lookup key at this size."""
+        sealed = size >> self.segment_bits
+        has_open = size > sealed << self.segment_bits
+        if self.merged_keys:
+            return runs.live(len(pruned), sealed, has_open)
+        gone = set(pruned)
+        return [s for s in range(sealed + has_open) if s not in gone]
 
     def sign_checkpoint(self, signers: Sequence[Signer], name: str | None = None) -> str:
         """Sign the current tree head as a C2SP checkpoint, store it, and return its text."""
@@ -173,13 +188,21 @@ class Ledger:
         if not wanted:
             raise InputError("give a ProduceID, a content hash or a watermark payload to look up")
         name, value = next(iter(wanted.items()))
-        size = self.size
-        if size == 0:
-            return []
-        pruned = set(self.backend.pruned())
-        segments = [s for s in range(((size - 1) >> self.segment_bits) + 1) if s not in pruned]
+        key = lookup_key(name, value)
+        bits = self.segment_bits
+        size, pruned = self.size, self.backend.pruned()
+        while True:
+            if size == 0:
+                return []
+            found = self.backend.find(key, self._runs(size, pruned))
+            # Runs change only when a segment seals or is pruned, and both only grow: if neither moved
+            # across the probe, no writer merged or split a run under it.
+            again, pruned_again = self.size, self.backend.pruned()
+            if again >> bits == size >> bits and pruned_again == pruned:
+                break
+            size, pruned = again, pruned_again
         out = []
-        for idx in self.backend.find(lookup_key(name, value), segments):
+        for idx in found:
             fields = Record.decode(self.record(idx)).fields
             if all(str(fields.get(k)) == v for k, v in wanted.items()):
                 out.append(idx)
@@ -239,9 +262,31 @@ class Ledger:
                     now,
                 )
                 at = self._append_in(w, [(rec.timestamp, rec.encode(), rec.keys())])
+                if self.merged_keys:
+                    if len(self.backend.pruned()) != seg:
+                        raise LedgerError(f"pruned segments before {seg} are not a prefix: the store is damaged")
+                    cut = runs.split(seg, w.size() >> bits)
+                    if cut is not None:
+                        w.split_run(cut[0], [(rid, lo << bits, hi << bits) for rid, lo, hi in cut[1]])
                 w.prune(seg, bits, at)
                 done.append(seg)
         return done
+
+    def migrate(self) -> bool:
+        """Upgrade a format-1 ledger's per-segment key slices to merged runs; False when already current."""
+        if self.merged_keys:
+            return False
+        bits = self.segment_bits
+        with self.backend.writer() as w:
+            pruned = self.backend.pruned()
+            if pruned != list(range(len(pruned))):
+                raise LedgerError("pruned segments are not a prefix: the store is damaged")
+            sealed = w.size() >> bits
+            for target, sources in runs.merges(len(pruned), len(pruned), sealed):
+                w.merge_runs(target, sources)
+            w.set_meta("format", FORMAT)
+        self.merged_keys = True
+        return True
 
     # --- audit -----------------------------------------------------------------------------------
 

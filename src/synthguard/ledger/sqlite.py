@@ -9,7 +9,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from synthguard.errors import InputError, LedgerError
-from synthguard.ledger.backend import FORMAT
+from synthguard.ledger.backend import FORMAT, FORMATS
 from synthguard.ledger.merkle import storage_id
 
 SCHEMA = """
@@ -53,7 +53,7 @@ class SqliteBackend:
                         raise LedgerError("not a synthguard ledger (no meta table)", path=path)
                     self._create(origin or "synthguard.local/ledger", segment_bits)
                     have = self._meta_or_none() or {}
-            if have.get("format") != FORMAT:
+            if have.get("format") not in FORMATS:
                 raise LedgerError(f"not a synthguard ledger (format {have.get('format')!r})", path=path)
         except BaseException:
             self.db.close()
@@ -119,12 +119,12 @@ class SqliteBackend:
             )
             return cur.fetchall()
 
-    def find(self, key: int, segments: Sequence[int]) -> list[int]:
-        """Indices whose lookup key matches, probing each segment's slice of the key index."""
+    def find(self, key: int, runs: Sequence[int]) -> list[int]:
+        """Indices whose lookup key matches, one index probe per key run."""
         out: list[int] = []
         with self._errors():
-            for i in range(0, len(segments), _BATCH_IDS):
-                chunk = segments[i : i + _BATCH_IDS]
+            for i in range(0, len(runs), _BATCH_IDS):
+                chunk = runs[i : i + _BATCH_IDS]
                 marks = ",".join("?" * len(chunk))
                 sql = f"SELECT idx FROM keys WHERE seg IN ({marks}) AND k = ?"
                 out.extend(r[0] for r in self.db.execute(sql, (*chunk, key)))
@@ -229,6 +229,27 @@ class _SqliteWriter:
         self.db.execute("DELETE FROM nodes WHERE id >= ? AND id < ?", (lo, root_id))
         self.db.execute("DELETE FROM keys WHERE seg = ?", (segment,))
         self.db.execute("INSERT INTO pruned (seg, event_idx) VALUES (?, ?)", (segment, event_index))
+
+    def merge_runs(self, target: int, sources: Sequence[int]) -> None:
+        marks = ",".join("?" * len(sources))
+        self.db.execute(
+            f"INSERT INTO keys (seg, k, idx) SELECT ?, k, idx FROM keys WHERE seg IN ({marks}) ORDER BY k, idx",
+            (target, *sources),
+        )
+        self.db.execute(f"DELETE FROM keys WHERE seg IN ({marks})", tuple(sources))
+
+    def split_run(self, source: int, parts: Sequence[tuple[int, int, int]]) -> None:
+        case = " ".join("WHEN idx >= ? AND idx < ? THEN ?" for _ in parts)
+        args = [v for run, lo, hi in parts for v in (lo, hi, run)]
+        self.db.execute(
+            f"INSERT INTO keys (seg, k, idx) SELECT r, k, idx FROM (SELECT CASE {case} END AS r, k, idx FROM keys"
+            " WHERE seg = ?) WHERE r IS NOT NULL ORDER BY r, k, idx",
+            (*args, source),
+        )
+        self.db.execute("DELETE FROM keys WHERE seg = ?", (source,))
+
+    def set_meta(self, name: str, value: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)", (name, value))
 
 
 def remove(path: str) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import psycopg
 
 from synthguard.errors import LedgerError
-from synthguard.ledger.backend import FORMAT
+from synthguard.ledger.backend import FORMAT, FORMATS
 from synthguard.ledger.merkle import storage_id
 
 SCHEMA = [
@@ -60,7 +60,7 @@ class PostgresBackend:
                                 "INSERT INTO sg_ledger_meta VALUES (%s, %s) ON CONFLICT DO NOTHING", (name, value)
                             )
                     meta = self._read_meta() or {}
-            if meta.get("format") != FORMAT:
+            if meta.get("format") not in FORMATS:
                 raise LedgerError(f"not a synthguard ledger (format {meta.get('format')!r})", path=self.url)
         except BaseException:
             self.db.close()
@@ -110,11 +110,11 @@ class PostgresBackend:
             )
             return [(int(i), bytes(r)) for i, r in cur]
 
-    def find(self, key: int, segments: Sequence[int]) -> list[int]:
-        """Indices whose lookup key matches within the segments."""
+    def find(self, key: int, runs: Sequence[int]) -> list[int]:
+        """Indices whose lookup key matches within the key runs."""
         with self._errors():
             cur = self.db.execute(
-                "SELECT idx FROM sg_ledger_keys WHERE seg = ANY(%s) AND k = %s ORDER BY idx", (list(segments), key)
+                "SELECT idx FROM sg_ledger_keys WHERE seg = ANY(%s) AND k = %s ORDER BY idx", (list(runs), key)
             )
             return [int(r[0]) for r in cur]
 
@@ -206,3 +206,28 @@ class _PgWriter:
         self.db.execute("DELETE FROM sg_ledger_nodes WHERE id >= %s AND id < %s", (lo, root_id))
         self.db.execute("DELETE FROM sg_ledger_keys WHERE seg = %s", (segment,))
         self.db.execute("INSERT INTO sg_ledger_pruned (seg, event_idx) VALUES (%s, %s)", (segment, event_index))
+
+    def merge_runs(self, target: int, sources: Sequence[int]) -> None:
+        self.db.execute(
+            "INSERT INTO sg_ledger_keys (seg, k, idx) SELECT %s, k, idx FROM sg_ledger_keys WHERE seg = ANY(%s)"
+            " ORDER BY k, idx",
+            (target, list(sources)),
+        )
+        self.db.execute("DELETE FROM sg_ledger_keys WHERE seg = ANY(%s)", (list(sources),))
+
+    def split_run(self, source: int, parts: Sequence[tuple[int, int, int]]) -> None:
+        case = " ".join("WHEN idx >= %s AND idx < %s THEN %s::bigint" for _ in parts)
+        args = [v for run, lo, hi in parts for v in (lo, hi, run)]
+        self.db.execute(
+            f"INSERT INTO sg_ledger_keys (seg, k, idx) SELECT r, k, idx FROM (SELECT CASE {case} END AS r, k, idx"
+            " FROM sg_ledger_keys WHERE seg = %s) AS moved WHERE r IS NOT NULL ORDER BY r, k, idx",
+            (*args, source),
+        )
+        self.db.execute("DELETE FROM sg_ledger_keys WHERE seg = %s", (source,))
+
+    def set_meta(self, name: str, value: str) -> None:
+        self.db.execute(
+            "INSERT INTO sg_ledger_meta (name, value) VALUES (%s, %s)"
+            " ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
+            (name, value),
+        )
