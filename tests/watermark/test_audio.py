@@ -117,3 +117,22 @@ def test_full_scale_square_wave_never_clips() -> None:
     y = embed_audio(square, rate, PAYLOAD, KEY)
     assert float(np.max(np.abs(y))) <= 1.0
     assert not np.any(np.abs(np.diff(y[:, 0])) > 2.5)  # no hard-clip plateaus turned into spikes
+
+
+def test_sparse_chime_is_refused_by_the_self_check() -> None:
+    rate = 16000
+    t = np.arange(rate * 6) / rate
+    chime = sum(np.sin(2 * np.pi * 440 * h * t) / h for h in range(1, 9)) * np.exp(-2.0 * (t % 1.5))
+    chime = (0.3 * chime / np.max(np.abs(chime))).astype(np.float32)  # a repeated struck note: few active cells
+    with pytest.raises(CapacityTooLow, match="margin"):
+        embed_audio(chime, rate, PAYLOAD, KEY)
+
+
+def test_reliability_weights_stay_in_unit_range_at_fractional_slots() -> None:
+    from synthguard.watermark import audio_dsp as dsp
+
+    fine = dsp.fine_power(_music(4.0, 16000, channels=1)[:, 0].astype(np.float64)) @ dsp.band_matrix(1.0)
+    cum = dsp.cumulative(fine)
+    for scale in (0.97, 1.0025, 1.05):
+        w = dsp.reliability(dsp.slot_energies(cum, 0.7, dsp.FINE_PER_SLOT * scale), dsp.noise_level(fine))
+        assert float(w.min()) >= 0.0 and float(w.max()) <= 1.0

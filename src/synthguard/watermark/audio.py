@@ -33,6 +33,7 @@ TARGET_SNR_DB = 23.5  # mark energy per 32 ms slot at strength 1 (measured segme
 MAX_STRENGTH = 0.25  # largest log-magnitude step of any cell (+-2.2 dB)
 QUALITY_SNR_DB = 25.6  # the whole mark is then scaled so the clip's segmental SNR lands here (goal: >= 25 dB)
 GAIN_RANGE = (0.8, 2.0)  # limits of that scaling
+MIN_MARGIN = 1.1  # embed refuses clips whose marked self-check margin is lower (see docs)
 TILT = 0.5  # relative step grows as (cell power / slot mean) ** -TILT
 MARGIN = 0.0  # target mean log-residual per cell in the chip's direction
 GIVE_UP = 1.0  # largest typical per-cell boost spent on one chip
@@ -174,14 +175,44 @@ def embed_audio(
         amp = _fit(amp, cell_power, budget)
 
     mark = np.empty_like(x)
+    mono_mark = np.zeros(n16)
     for c, spec in enumerate(specs):
         w16 = dsp.istft_embed(_mark_spec(spec, amp * cell_chip), n16)
+        mono_mark += w16 / len(specs)
         w = dsp.resample(w16, dsp.WORK_RATE, sample_rate)
         mark[:, c] = np.pad(w, (0, max(0, x.shape[0] - w.size)))[: x.shape[0]]
     target = QUALITY_SNR_DB - 20.0 * math.log10(strength)
-    mark *= dsp.snr_gain(x, mark, sample_rate, target, GAIN_RANGE)
+    gain = dsp.snr_gain(x, mark, sample_rate, target, GAIN_RANGE)
+    mark *= gain
+    margin = _self_check(mono16 + gain * mono_mark, floor, mix, lay, chips)
+    if margin < MIN_MARGIN:
+        raise CapacityTooLow(
+            f"capacity too low: the marked clip's own chip margin is {margin:.2f} < {MIN_MARGIN} "
+            "(too few active cells in 500-3750 Hz, or shorter than one 2.88 s period); a mark this weak would "
+            "not survive ordinary processing (a higher strength lowers the quality below the 25 dB target)"
+        )
     out = _limit(x + mark, max(1.0, float(np.max(np.abs(x)))))
     return out.astype(np.float32).reshape(raw.shape) if raw.ndim == 1 else out.astype(np.float32)
+
+
+def _features(mono16: FloatArray, floor: float, mix: float) -> FloatArray:
+    """The detector's weighted per-cell features at the embedder's own alignment."""
+    shifted = np.concatenate([np.zeros(2 * dsp.FINE_HOP), mono16])
+    fine = dsp.fine_power(shifted) @ _band_matrix(1.0)
+    energy = dsp.slot_energies(dsp.cumulative(fine), 0.0, float(dsp.FINE_PER_SLOT))
+    return dsp.residuals(energy, floor, mix) * dsp.reliability(energy, dsp.noise_level(fine))
+
+
+def _self_check(marked16: FloatArray, floor: float, mix: float, lay: _Layout, chips: FloatArray) -> float:
+    """Chip margin of the marked clip at the embedder's alignment: mean over std of the soft chips times the chips."""
+    cells = _features(marked16, floor, mix)
+    n_per = cells.shape[0] // PERIOD_SLOTS
+    if n_per == 0:
+        return 0.0
+    folded = cells[: n_per * PERIOD_SLOTS].reshape(n_per, PERIOD_SLOTS, dsp.N_BANDS).sum(axis=0)
+    data = lay.ids < CODED_BITS
+    soft = np.bincount(lay.ids[data], (folded * lay.sign)[data], minlength=CODED_BITS) * chips
+    return float(np.mean(soft) / max(float(np.std(soft)), 1e-12))
 
 
 def _budget(spec: npt.NDArray[np.complex128], n_slots: int, strength: float) -> tuple[FloatArray, FloatArray]:
@@ -235,7 +266,7 @@ class _Candidate:
 def _search(mono16: FloatArray, lay: _Layout) -> tuple[list[_Candidate], int]:
     """Best alignment per evaluated time/frequency scale; also the number of hypotheses tried."""
     power = dsp.fine_power(mono16)
-    floor_cache: dict[float, tuple[FloatArray, float]] = {}
+    floor_cache: dict[float, tuple[FloatArray, float, FloatArray]] = {}
     plain = dsp.cumulative(power @ _band_matrix(1.0))
     plain_cells = dsp.slot_energies(plain, 0.0, float(dsp.FINE_PER_SLOT))
     mix = dsp.choose_mix(plain_cells, dsp.energy_floor(plain_cells))
@@ -248,11 +279,12 @@ def _search(mono16: FloatArray, lay: _Layout) -> tuple[list[_Candidate], int]:
         if fs not in floor_cache:
             energy = power @ _band_matrix(fs)
             cum = dsp.cumulative(energy)
-            floor_cache[fs] = (cum, dsp.energy_floor(energy * dsp.FINE_PER_SLOT))
-        cum, floor = floor_cache[fs]
+            floor_cache[fs] = (cum, dsp.energy_floor(energy * dsp.FINE_PER_SLOT), dsp.noise_level(energy))
+        cum, floor, noise = floor_cache[fs]
         best: _Candidate | None = None
         for phase in range(dsp.FINE_PER_SLOT):
-            cells = dsp.residuals(dsp.slot_energies(cum, phase * scale, dsp.FINE_PER_SLOT * scale), floor, mix)
+            energy = dsp.slot_energies(cum, phase * scale, dsp.FINE_PER_SLOT * scale)
+            cells = dsp.residuals(energy, floor, mix) * dsp.reliability(energy, noise)
             if cells.shape[0] < PERIOD_SLOTS:
                 continue
             pad = (-cells.shape[0]) % PERIOD_SLOTS

@@ -152,3 +152,20 @@ def snr_gain(host: FloatArray, mark: FloatArray, rate: int, target_db: float, li
         mid = 0.5 * (lo + hi)
         lo, hi = (mid, hi) if segmental_snr(snr, float(np.exp(mid))) >= target_db else (lo, mid)
     return float(np.exp(lo))
+
+
+NOISE_PERCENTILE = 5.0  # a band's noise level: this percentile of its fine-frame energies over the clip
+
+
+def noise_level(fine_energy: FloatArray) -> FloatArray:
+    """Per-band noise level of one cell (1 x bands) from fine-frame band energies (a function of the audio only)."""
+    if fine_energy.shape[0] < 2:
+        return np.zeros((1, fine_energy.shape[1]))
+    level = np.percentile(fine_energy, NOISE_PERCENTILE, axis=0, keepdims=True) * FINE_PER_SLOT
+    return np.asarray(level, dtype=np.float64)
+
+
+def reliability(energy: FloatArray, noise: FloatArray) -> FloatArray:
+    """Per-cell weight E / (E + noise): cells near their band's noise level count less."""
+    e = np.maximum(energy, 0.0)  # fractional slot sums of a cumulative sum can come out a hair below zero
+    return np.asarray(e / np.maximum(e + noise, 1e-30), dtype=np.float64)
