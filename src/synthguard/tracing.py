@@ -7,20 +7,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from synthguard.errors import LedgerError, SignatureInvalid, SynthguardError
-from synthguard.label.keys import Algorithm, PublicKey, SigningKey
+from synthguard.label.keys import PublicKey, SigningKey
 from synthguard.label.model import AigcLabel
-from synthguard.ledger import Ed25519Signer, Ed25519Verifier, Ledger, ProofError, Sm2Signer, Sm2Verifier, generation
-from synthguard.ledger.signer import Signer, Verifier
-
-
-def verifier_for(key: PublicKey) -> Verifier:
-    """The ledger's checkpoint verifier for a pinned public key."""
-    return Ed25519Verifier(key.raw) if key.algorithm is Algorithm.ED25519 else Sm2Verifier(key.raw)
-
-
-def signer_for(key: SigningKey) -> Signer:
-    """The ledger's checkpoint signer for a signing key."""
-    return Ed25519Signer(key.secret) if key.algorithm is Algorithm.ED25519 else Sm2Signer(key.secret)
+from synthguard.ledger import Ledger, ProofError, generation
+from synthguard.ledger.signer import signer_for, verifier_for
 
 
 def file_hash(data: bytes) -> str:

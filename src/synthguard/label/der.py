@@ -93,6 +93,25 @@ def parse_sm2_public(der: bytes) -> bytes:
     return bits[2:]
 
 
+def parse_sm2_sec1(der: bytes) -> tuple[bytes, bytes | None]:
+    """The secret and (if present) the point of an RFC 5915 "EC PRIVATE KEY" on the SM2 curve."""
+    _tag, body, _ = read_tlv(der, 0)
+    items = children(body)
+    secret = next((b for t, b in items if t == 0x04), None)
+    if secret is None or len(secret) > 32:
+        raise KeyError_("EC private key has no 32-byte secret")
+    params = [b for t, b in items if t == 0xA0]
+    if params and params[0] != oid(OID_SM2_CURVE):
+        raise KeyError_("EC private key is not on the SM2 curve")
+    point = None
+    for tag, inner in items:
+        if tag == 0xA1:
+            bits = read_tlv(inner, 0)[1]
+            if len(bits) == 66 and bits[:2] == b"\x00\x04":
+                point = bits[2:]
+    return secret.rjust(32, b"\x00"), point
+
+
 def parse_sm2_private(der: bytes) -> tuple[bytes, bytes | None]:
     """The 32-byte secret and (if present) the 64-byte point of an SM2 PKCS#8 key."""
     _tag, body, _ = read_tlv(der, 0)

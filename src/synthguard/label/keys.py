@@ -95,6 +95,9 @@ class PublicKey:
             return True
         if len(signature) != 64 or len(self.raw) != 64:
             return False
+        r, s = int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
+        if not (0 < r < SM2_N and 0 < s < SM2_N):
+            return False
         crypt = _sm2(point_hex=self.raw.hex())
         try:
             return bool(crypt.verify_with_sm3(signature.hex(), message))  # type: ignore[attr-defined]
@@ -114,7 +117,7 @@ class PublicKey:
     def from_pem(cls, text: str | bytes) -> PublicKey:
         """Load a public key (or derive it from a private key) from PEM."""
         body = text.decode("ascii", "replace") if isinstance(text, bytes) else text
-        if "PRIVATE KEY" in body:
+        if "PRIVATE KEY" in body and "PUBLIC KEY" not in body:
             return SigningKey.from_pem(body).public
         blob = _unpem(body, "PUBLIC KEY")
         try:
@@ -150,6 +153,22 @@ class SigningKey:
         return cls(alg, secret, PublicKey(alg, point))
 
     @classmethod
+    def from_secret(cls, algorithm: Algorithm | str, secret: bytes, point: bytes | None = None) -> SigningKey:
+        """A key from its raw secret (SM2: 32-byte scalar; Ed25519: 32-byte seed), checking a given point."""
+        alg = Algorithm(algorithm)
+        if len(secret) != 32:
+            raise KeyError_(f"a {alg.value} private key has 32 bytes, not {len(secret)}")
+        if alg is Algorithm.ED25519:
+            return cls._ed25519(Ed25519PrivateKey.from_private_bytes(secret))
+        d = int.from_bytes(secret, "big")
+        if not 1 <= d < SM2_N - 1:
+            raise KeyError_("SM2 private key is out of range")
+        derived = bytes.fromhex(_sm2(secret.hex())._kg(d, SM2_G))  # type: ignore[attr-defined]
+        if point is not None and point != derived:
+            raise KeyError_("SM2 private key's public point does not match its secret")
+        return cls(alg, secret, PublicKey(alg, derived))
+
+    @classmethod
     def _ed25519(cls, key: Ed25519PrivateKey) -> SigningKey:
         secret = key.private_bytes(
             serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
@@ -176,21 +195,19 @@ class SigningKey:
 
     @classmethod
     def from_pem(cls, text: str | bytes) -> SigningKey:
-        """Load an SM2 or Ed25519 PKCS#8 private key."""
+        """Load an SM2 or Ed25519 PKCS#8 private key, or an SM2 SEC1 "EC PRIVATE KEY" (openssl ecparam)."""
         body = text.decode("ascii", "replace") if isinstance(text, bytes) else text
+        if "ENCRYPTED PRIVATE KEY" in body:
+            raise KeyError_("encrypted private keys are not supported; decrypt it first")
+        if "-----BEGIN EC PRIVATE KEY-----" in body:
+            return cls.from_secret(Algorithm.SM2, *der.parse_sm2_sec1(_unpem(body, "EC PRIVATE KEY")))
         blob = _unpem(body, "PRIVATE KEY")
         try:
             secret, point = der.parse_sm2_private(blob)
         except KeyError_:
             pass
         else:
-            d = int.from_bytes(secret, "big")
-            if not 1 <= d < SM2_N - 1:
-                raise KeyError_("SM2 private key is out of range")
-            derived = bytes.fromhex(_sm2(secret.hex())._kg(d, SM2_G))  # type: ignore[attr-defined]
-            if point is not None and point != derived:
-                raise KeyError_("SM2 private key's public point does not match its secret")
-            return cls(Algorithm.SM2, secret, PublicKey(Algorithm.SM2, derived))
+            return cls.from_secret(Algorithm.SM2, secret, point)
         try:
             key = serialization.load_der_private_key(blob, password=None)
         except (ValueError, TypeError):
