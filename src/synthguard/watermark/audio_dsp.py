@@ -154,7 +154,7 @@ def snr_gain(host: FloatArray, mark: FloatArray, rate: int, target_db: float, li
     return float(np.exp(lo))
 
 
-NOISE_PERCENTILE = 5.0  # a band's noise level: this percentile of its fine-frame energies over the clip
+NOISE_PERCENTILE = 15.0  # a band's noise level: this percentile of its fine-frame energies over the clip
 
 
 def noise_level(fine_energy: FloatArray) -> FloatArray:
