@@ -33,7 +33,7 @@ TARGET_SNR_DB = 23.5  # mark energy per 32 ms slot at strength 1 (measured segme
 MAX_STRENGTH = 0.25  # largest log-magnitude step of any cell (+-2.2 dB)
 QUALITY_SNR_DB = 25.6  # the whole mark is then scaled so the clip's segmental SNR lands here (goal: >= 25 dB)
 GAIN_RANGE = (0.8, 2.0)  # limits of that scaling
-MIN_MARGIN = 1.1  # embed refuses clips whose marked self-check margin is lower (see docs)
+MIN_MARGIN = 1.25  # embed refuses clips whose marked self-check margin is lower (see docs)
 TILT = 1.0  # relative step grows as (cell power / slot mean) ** -TILT
 MARGIN = 0.0  # target mean log-residual per cell in the chip's direction
 GIVE_UP = 1.0  # largest typical per-cell boost spent on one chip
