@@ -7,9 +7,7 @@ import io
 import json
 import shutil
 import subprocess
-import tempfile
 import zlib
-from functools import cache
 from pathlib import Path
 
 import av
@@ -22,36 +20,14 @@ from synthguard.formats.id3 import Id3Carrier, parse_tag, syncsafe, to_syncsafe
 from synthguard.label.model import AigcLabel, JsonShape
 from tests.conftest import SHARED_DATA, shared_path
 from tests.formats.contract import CarrierContract
+from tests.formats.tones import ffmpeg_tone
 
 CARRIER = Id3Carrier()
 REAL_MP3 = SHARED_DATA / "audio" / "c2pa-rs_sample1.mp3"
 
 
-@cache
 def _mp3(name: str, *args: str) -> bytes:
-    if shutil.which("ffmpeg") is None:
-        pytest.skip("needs ffmpeg to generate samples")
-    out = Path(tempfile.mkdtemp(prefix="sg-id3-")) / name
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=f=440:d=0.5:r=22050",
-            "-c:a",
-            "libmp3lame",
-            "-b:a",
-            "32k",
-            *args,
-            str(out),
-        ],
-        check=True,
-    )
-    return out.read_bytes()
+    return ffmpeg_tone(name, "sine=f=440:d=0.5:r=22050", "-c:a", "libmp3lame", "-b:a", "32k", *args)
 
 
 def _audio() -> bytes:

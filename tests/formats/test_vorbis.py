@@ -6,8 +6,6 @@ import io
 import json
 import shutil
 import subprocess
-import tempfile
-from functools import cache
 from pathlib import Path
 
 import av
@@ -21,34 +19,14 @@ from synthguard.formats.vorbis import VorbisCommentCarrier, flac_blocks, ogg_pag
 from synthguard.label.model import AigcLabel
 from tests.conftest import SHARED_DATA
 from tests.formats.contract import CarrierContract
+from tests.formats.tones import ffmpeg_tone
 
 AUDIO = SHARED_DATA / "audio"
 CARRIER = VorbisCommentCarrier()
 
 
-@cache
 def _made(name: str, *args: str) -> bytes:
-    if shutil.which("ffmpeg") is None:
-        pytest.skip("needs ffmpeg to generate samples")
-    out = Path(tempfile.mkdtemp(prefix="sg-vorbis-")) / name
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=f=440:d=0.4:r=48000",
-            "-ac",
-            "2",
-            *args,
-            str(out),
-        ],
-        check=True,
-    )
-    return out.read_bytes()
+    return ffmpeg_tone(name, "sine=f=440:d=0.4:r=48000", "-ac", "2", *args)
 
 
 def _real(name: str) -> list[bytes]:
