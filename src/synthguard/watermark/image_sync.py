@@ -26,6 +26,7 @@ SYNC_WINDOW = 768  # side of the centre window used for the autocorrelation (pix
 CANVAS_MAX = 1024  # side of the largest canonical canvas folded (tile pixels)
 MIN_SCALE, MAX_SCALE = 0.42, 2.2
 MAX_LATTICE_CANDIDATES = 6
+_HALF_DIAGONAL_SHARE = 0.4  # half-diagonal peaks this strong (relative) mean the finer lattice is the real one
 
 
 @dataclass(frozen=True)
@@ -174,22 +175,28 @@ def estimate_lattices(white: F32) -> list[Lattice]:
     out: list[Lattice] = []
     for _, i in scored:
         lat = build((float(cand[0][i] - centre[0]), float(cand[1][i] - centre[1])))
-        # A peak on the diagonal of the true lattice builds a coarser lattice rotated by 45 degrees;
-        # when both half-diagonals are peaks too, the finer lattice is the real one.
+        # A peak on the diagonal of the true lattice builds a coarser lattice rotated by 45 degrees; when
+        # both half-diagonals are peaks too, the finer lattice may be the real one. Both are tried: the
+        # finer one first when its peaks are about as strong as this one (weaker ones are often the
+        # content's own periods).
         half_p = ((lat.a[0] + lat.b[0]) / 2, (lat.a[1] + lat.b[1]) / 2)
         half_m = ((lat.b[0] - lat.a[0]) / 2, (lat.b[1] - lat.a[1]) / 2)
-        if min(at(*half_p), at(*half_m)) >= 3.0 * noise and np.hypot(*half_m) >= MIN_SCALE * TILE:
-            lat = build(half_m)
-        if not MIN_SCALE <= lat.scale <= MAX_SCALE:
-            continue
-        if abs(np.hypot(*lat.a) / max(np.hypot(*lat.b), 1e-9) - 1) > 0.35:
-            continue
-        if any(_close(lat, other) for other in out):
-            continue
-        out.append(lat)
+        options = [lat]
+        half = min(at(*half_p), at(*half_m))
+        if half >= 3.0 * noise and np.hypot(*half_m) >= MIN_SCALE * TILE:
+            finer = build(half_m)
+            options = [finer, lat] if half >= _HALF_DIAGONAL_SHARE * float(values[i]) else [lat, finer]
+        for option in options:
+            if not MIN_SCALE <= option.scale <= MAX_SCALE:
+                continue
+            if abs(np.hypot(*option.a) / max(np.hypot(*option.b), 1e-9) - 1) > 0.35:
+                continue
+            if any(_close(option, other) for other in out):
+                continue
+            out.append(option)
         if len(out) >= MAX_LATTICE_CANDIDATES:
             break
-    return out
+    return out[:MAX_LATTICE_CANDIDATES]
 
 
 def _close(x: Lattice, y: Lattice) -> bool:
