@@ -13,14 +13,14 @@ import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from PIL import Image, UnidentifiedImageError
 
 from synthguard.errors import CapacityTooLow, CorruptInput, InputError, InputTooLarge
-from synthguard.watermark import image_filters as filters
+from synthguard.watermark.image_embed import embed_within_budget
+from synthguard.watermark.image_embed import luma as _luma
 from synthguard.watermark.image_pattern import TILE, Pattern, pattern_for, tile_for
 from synthguard.watermark.image_pattern import weighted_chip_soft_values as _chip_soft
 from synthguard.watermark.image_refine import refine_lattice
@@ -46,25 +46,11 @@ DEFAULT_STRENGTH = 1.0
 DEFAULT_ALPHA = 1e-6
 MAX_PIXELS = 80_000_000
 MIN_SIDE = TILE
-_SSIM_K = 0.135  # local amplitude per sqrt(2*var + C2): keeps local SSIM near 1 / (1 + K^2)
-_MASK_WINDOW = 5  # side of the box over which the local variance is measured
-_SSIM_C2 = (0.03 * 255) ** 2
-_RMS_CAP = 2.45  # global RMS of the change at strength 1 (PSNR ~ 40.3 dB after rounding)
-_SSIM_TARGET = 0.9815  # embedding scales its amplitude so the measured SSIM (luma) lands here at strength 1
-_PSNR_TARGET = 40.25  # ... or the PSNR (RGB) here, whichever binds first
-_MAX_GAIN = 1.6
-_GAIN_ROUNDS = 3  # embeddings at most after the first, each measured and its gain corrected
-# Per-pixel noise floor (grey levels squared) of the detector-side benefit of the mark: the whitening's own
-# floor (4) plus what compression leaves. With 4 alone, flat areas look cheapest, and codecs smooth them.
-_DETECT_FLOOR = 30.0
-_CAP_QUANTILES = (0.99, 0.97, 0.94, 0.9, 0.85, 0.8, 0.7, 0.6)
 _MIN_EFFECTIVE_RMS = 0.55  # below this the image is mostly saturated (a flat white image gives ~0.49)
 _SELF_CHECK_Z = 10.0  # the unattacked mark must clear this pilot z and decode, else CapacityTooLow
 _REFINE_ROUNDS = 3  # drift refinements of the best lattice (each one more lattice hypothesis)
 _HYPOTHESES = 8 * TILE * TILE * (1 + MAX_LATTICE_CANDIDATES + 8)  # dihedral x shift x lattice (8: refinements)
 _EARLY_Z = 8.0  # an identity-lattice hit this strong that decodes ends the search
-_STRIP = 1024
-_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
 @dataclass(frozen=True)
@@ -95,21 +81,6 @@ def open_image(source: str | Path | bytes, *, max_pixels: int = MAX_PIXELS) -> I
 def _check_size(img: Image.Image, max_pixels: int) -> None:
     if img.width * img.height > max_pixels:
         raise InputTooLarge(f"image has {img.width * img.height} pixels, the limit is {max_pixels}")
-
-
-def _local_variance(y: F32) -> F32:
-    """Variance of the luma over a _MASK_WINDOW box around each pixel."""
-    mean = filters.box(y, _MASK_WINDOW)
-    var: F32 = np.maximum(filters.box(y * y, _MASK_WINDOW) - mean * mean, 0.0)
-    return var
-
-
-def _local_amplitude(y: F32, strength: float, cap: float = math.inf) -> F32:
-    """Per-pixel mark amplitude from local variance (SSIM-style masking), at most cap grey levels."""
-    amp: F32 = ((_SSIM_K * strength) * np.sqrt(2.0 * _local_variance(y) + _SSIM_C2)).astype(np.float32, copy=False)
-    if cap < math.inf:
-        np.minimum(amp, np.float32(cap), out=amp)
-    return amp
 
 
 def _to_working(img: Image.Image) -> tuple[Image.Image, str]:
@@ -162,21 +133,11 @@ def embed_image(
         planes = full[..., :colour]
         alpha = full[..., colour:] if full.shape[2] > colour else None
         unit, top = 1.0, 255.0
-    out_planes, realized = _embed_planes(planes, tile, strength)
+    out_planes, realized = embed_within_budget(planes, tile, strength)
     if realized < _MIN_EFFECTIVE_RMS * min(strength, 1.0):
         raise CapacityTooLow(
             f"image is too flat or saturated to carry a watermark (effective change {realized:.2f} grey levels)"
         )
-    if planes.dtype == np.uint8:
-        # Where the image leaves room under both quality limits (flat screenshots: SSIM has slack), use it.
-        cap, gain = _plan(planes, _quality_loss(planes, out_planes), strength)
-        if gain > 1.03 or gain < 1.0 or cap < math.inf:
-            for _ in range(_GAIN_ROUNDS):
-                out_planes, _ = _embed_planes(planes, tile, strength, gain, cap)
-                fix = _correction(_quality_loss(planes, out_planes), strength)
-                if 0.99 <= fix <= 1.03 or (fix > 1.0 and gain >= _MAX_GAIN):
-                    break
-                gain = min(gain * fix, _MAX_GAIN)
     if alpha is None and planes.dtype != np.uint8:
         data = np.clip(np.rint(out_planes[..., 0] * unit), 0, top)
         res = Image.fromarray(data.astype(np.uint16 if mode == "I;16" else np.float32))
@@ -193,147 +154,6 @@ def embed_image(
             )
     res.info.update({k: v for k, v in img.info.items() if k in ("dpi", "icc_profile", "exif")})
     return res
-
-
-def _measure_rows(h: int) -> list[slice]:
-    """Rows on which the quality of an embedding is measured (four 256-row bands on large images)."""
-    if h <= _STRIP:
-        return [slice(0, h)]
-    return [slice(s, s + 256) for s in sorted({round(i * (h - 256) / 3) for i in range(4)})]
-
-
-def _quality_loss(planes: npt.NDArray[Any], marked: npt.NDArray[Any]) -> tuple[float, float]:
-    """Measured luma SSIM loss (1 - SSIM) and RGB mean squared error of an embedding."""
-    rows = _measure_rows(planes.shape[0])
-    ssim_loss = sq_err = 0.0
-    count = 0
-    for r in rows:
-        x, y = planes[r].astype(np.float32), marked[r].astype(np.float32)
-        sq_err += float(np.sum((y - x) ** 2))
-        count += x.size
-        ssim_loss += 1.0 - _ssim(_luma(x), _luma(y))
-    return ssim_loss / len(rows), sq_err / count
-
-
-def _targets(strength: float) -> tuple[float, float]:
-    """The SSIM loss and squared error the embedding aims at for a strength."""
-    return (1.0 - _SSIM_TARGET) * strength**2, 255.0**2 * 10 ** (-_PSNR_TARGET / 10) * strength**2
-
-
-def _correction(loss: tuple[float, float], strength: float) -> float:
-    """Amplitude factor that brings a measured (SSIM loss, MSE) to the target that binds first."""
-    target_loss, target_mse = _targets(strength)
-    g_ssim = math.sqrt(target_loss / loss[0]) if loss[0] > 0 else _MAX_GAIN
-    g_psnr = math.sqrt(target_mse / loss[1]) if loss[1] > 0 else _MAX_GAIN
-    return min(g_ssim, g_psnr)
-
-
-def _plan(planes: npt.NDArray[Any], loss: tuple[float, float], strength: float) -> tuple[float, float]:
-    """Amplitude cap and factor for the second pass, from the measured SSIM and PSNR of a first embedding.
-
-    A first pass with the plain masking rule tells how much SSIM loss and squared error each unit of
-    mark costs on this image. Capping the amplitude at edges (where the masking rule spends most of the
-    PSNR budget for little detection gain, since the detector divides by the local contrast) frees PSNR
-    for the rest. Each candidate cap is scored by the detector-side energy it buys once the gain brings
-    the image to its SSIM or PSNR target, whichever binds first; the best one is used.
-    """
-    ssim_loss, mse = loss
-    if ssim_loss <= 0 or mse <= 0:
-        return math.inf, _MAX_GAIN
-    var = np.concatenate(
-        [
-            _local_variance(_luma(planes[r].astype(np.float32)))[::2, ::2].reshape(-1)
-            for r in _measure_rows(planes.shape[0])
-        ]
-    )
-    masking = 2.0 * var + _SSIM_C2
-    amp = (_SSIM_K * strength) * np.sqrt(masking)
-    rms_cap = _RMS_CAP * strength
-    scale0 = min(1.0, rms_cap / math.sqrt(float(np.mean(amp * amp))))
-    k_mse = mse / (float(np.mean(amp * amp)) * scale0**2)
-    k_ssim = ssim_loss / (float(np.mean(amp * amp / masking)) * scale0**2)
-    target_loss, target_mse = _targets(strength)
-    detect_weight = 1.0 / (var + _DETECT_FLOOR)
-    best = (-1.0, math.inf, 1.0)
-    for cap in [math.inf, *np.quantile(amp, _CAP_QUANTILES).tolist()]:
-        a2 = np.minimum(amp, cap) ** 2
-        ms = float(np.mean(a2))
-        scale = min(1.0, rms_cap / math.sqrt(ms))
-        g_psnr = math.sqrt(target_mse / (k_mse * ms * scale**2))
-        g_ssim = math.sqrt(target_loss / (k_ssim * float(np.mean(a2 / masking)) * scale**2))
-        gain = min(g_psnr, g_ssim, _MAX_GAIN)
-        benefit = gain**2 * scale**2 * float(np.mean(a2 * detect_weight))
-        if benefit > best[0] * 1.02:  # a cap must earn its keep
-            best = (benefit, cap, gain)
-    return best[1], best[2]
-
-
-def _ssim(x: F32, y: F32) -> float:
-    """Mean SSIM of two luma arrays (Gaussian window sigma 1.5, the usual constants)."""
-
-    def g(v: F32) -> F32:
-        return filters.gaussian(v, 1.5, truncate=3.5)
-
-    mx, my = g(x), g(y)
-    vx, vy, cxy = g(x * x) - mx * mx, g(y * y) - my * my, g(x * y) - mx * my
-    c1 = (0.01 * 255) ** 2
-    num = (2 * mx * my + c1) * (2 * cxy + _SSIM_C2)
-    den = (mx * mx + my * my + c1) * (vx + vy + _SSIM_C2)
-    return float(np.mean(num / den))
-
-
-def _embed_planes(
-    planes: npt.NDArray[Any], tile: F32, strength: float, gain: float = 1.0, cap: float = math.inf
-) -> tuple[npt.NDArray[Any], float]:
-    """Add the masked tile to every colour plane, strip by strip; returns output and effective RMS change."""
-    h, w, _ = planes.shape
-    integer = planes.dtype == np.uint8
-    out = np.empty_like(planes)
-    reps = (math.ceil(min(h, _STRIP + 8) / TILE) + 1, math.ceil(w / TILE))
-    tiled = np.tile(tile, reps)
-    whole = None
-    if h <= _STRIP:  # one strip: the amplitude map is computed once and reused
-        whole = _local_amplitude(_luma(planes.astype(np.float32)), strength, cap)
-        ms = float(np.mean(np.square(whole, dtype=np.float32)))
-    else:  # global RMS cap: estimate the mean squared amplitude on a subsample first
-        band = min(h, 256)
-        starts = sorted({round(i * (h - band) / 3) for i in range(4)})
-        sub = [_local_amplitude(_luma(planes[s : s + band].astype(np.float32)), strength, cap) for s in starts]
-        ms = float(np.mean([np.mean(a * a) for a in sub]))
-    cap = _RMS_CAP * strength
-    scale = (min(1.0, cap / math.sqrt(ms)) if ms > 0 else 1.0) * gain
-    signal = energy = count = 0.0
-    for r0 in range(0, h, _STRIP):
-        r1 = min(h, r0 + _STRIP)
-        if whole is not None:
-            amp = whole
-        else:
-            h0, h1 = max(0, r0 - 4), min(h, r1 + 4)
-            amp = _local_amplitude(_luma(planes[h0:h1].astype(np.float32)), strength, cap)[
-                r0 - h0 : r0 - h0 + (r1 - r0)
-            ]
-        off = r0 % TILE
-        delta = amp * np.float32(scale) * tiled[off : off + (r1 - r0), :w]
-        source = planes[r0:r1].astype(np.float32)
-        block = source + delta[..., None]
-        if integer:
-            np.rint(block, out=block)
-            np.clip(block, 0, 255, out=block)
-        out[r0:r1] = block.astype(planes.dtype)
-        # The realised change (after rounding and clipping) on every 4th row: enough for its projection.
-        realized = _luma(block[::4]) - _luma(source[::4])
-        signal += float(np.sum(realized * delta[::4]))
-        energy += float(np.sum(delta[::4] ** 2))
-        count += realized.size
-    effective = signal / math.sqrt(energy * count) if energy > 0 else 0.0
-    return out, effective
-
-
-def _luma(planes: F32) -> F32:
-    if planes.shape[2] == 1:
-        return planes[..., 0]
-    out: F32 = planes[..., :3] @ _LUMA
-    return out
 
 
 def image_luma(img: Image.Image) -> F32:

@@ -1,0 +1,251 @@
+"""Adding the keyed tile to an image's colour planes within its SSIM and PSNR budgets.
+
+The amplitude of the mark follows an SSIM-style texture mask: per pixel K·sqrt(2σ² + C2), where σ² is
+the local variance, so every pixel loses about the same local SSIM. A first pass with that rule is
+measured (luma SSIM with the usual Gaussian window, RGB PSNR), which calibrates how much of each budget a
+unit of mark costs on this image. The plan then caps the amplitude at edges when that buys more
+detector-side energy (the detector divides by the local contrast, so energy at strong edges counts for
+little while costing much PSNR), and scales the whole mark until the binding target is met; each later
+pass is measured again and its gain corrected.
+
+Costs that do not depend on the mark (the host's luma, local variance, SSIM statistics of the measured
+rows) are computed once per image, so a pass is an add, a rounding and three Gaussian filters.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from synthguard.watermark import image_filters as filters
+from synthguard.watermark.image_pattern import TILE
+
+F32 = npt.NDArray[np.float32]
+
+SSIM_K = 0.135  # local amplitude per sqrt(2*var + C2): keeps local SSIM near 1 / (1 + K^2)
+MASK_WINDOW = 5  # side of the box over which the local variance is measured
+SSIM_C1 = (0.01 * 255) ** 2
+SSIM_C2 = (0.03 * 255) ** 2
+RMS_CAP = 2.45  # global RMS of the change at strength 1 before the plan (PSNR ~ 40.3 dB after rounding)
+SSIM_TARGET = 0.9815  # the plan brings the measured luma SSIM here at strength 1 ...
+PSNR_TARGET = 40.25  # ... or the RGB PSNR here, whichever binds first
+MAX_GAIN = 1.6
+GAIN_ROUNDS = 3  # planned passes at most, each measured and its gain corrected
+# Per-pixel noise floor (grey levels squared) of the detector-side benefit of the mark: the whitening's own
+# floor (4) plus what compression leaves. With 4 alone, flat areas look cheapest, and codecs smooth them.
+DETECT_FLOOR = 30.0
+CAP_QUANTILES = (0.99, 0.97, 0.94, 0.9, 0.85, 0.8, 0.7, 0.6)
+_FIX_LOW, _FIX_HIGH = 0.98, 1.05  # a pass this close to its binding target is kept (targets have margin)
+STRIP = 1024  # rows per strip on large images (bounded memory)
+_PROBE_ROWS = 256
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+def luma(planes: npt.NDArray[Any]) -> F32:
+    """Luma (BT.601 weights) of an (h, w, 1 or 3) float array; the plane itself when grey."""
+    if planes.shape[2] == 1:
+        grey: F32 = planes[..., 0].astype(np.float32, copy=False)
+        return grey
+    out: F32 = planes[..., :3].astype(np.float32, copy=False) @ _LUMA
+    return out
+
+
+def local_variance(y: F32) -> F32:
+    """Variance of the luma over a MASK_WINDOW box around each pixel."""
+    mean = filters.box(y, MASK_WINDOW)
+    var: F32 = np.maximum(filters.box(y * y, MASK_WINDOW) - mean * mean, 0.0)
+    return var
+
+
+def masking_amplitude(var: F32, strength: float) -> F32:
+    """Per-pixel mark amplitude from the local variance (SSIM-style masking)."""
+    amp: F32 = ((SSIM_K * strength) * np.sqrt(2.0 * var + SSIM_C2)).astype(np.float32, copy=False)
+    return amp
+
+
+def _gauss(v: F32) -> F32:
+    return filters.gaussian(v, 1.5, truncate=3.5)
+
+
+@dataclass
+class _Probe:
+    """One band of measured rows: the host's planes and the mark-independent SSIM statistics."""
+
+    rows: slice
+    planes: F32
+    y: F32
+    mean: F32
+    second: F32  # Gaussian mean of y^2
+    var: F32  # local variance (masking), every second pixel
+
+
+def _probe(planes: npt.NDArray[Any], rows: slice, var: F32 | None = None) -> _Probe:
+    x = planes[rows].astype(np.float32)
+    y = luma(x)
+    var = local_variance(y) if var is None else var
+    return _Probe(rows, x, y, _gauss(y), _gauss(y * y), var[::2, ::2])
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How the mark is scaled: amplitude cap (grey levels, inf for none) and the gain after the RMS cap."""
+
+    cap: float = math.inf
+    gain: float = 1.0
+
+
+class Embedder:
+    """Embeds one tile into one image's colour planes; the host's statistics are computed once."""
+
+    def __init__(self, planes: npt.NDArray[Any], tile: F32, strength: float) -> None:
+        self.planes = planes
+        self.strength = strength
+        h, w, _ = planes.shape
+        reps = (math.ceil(min(h, STRIP + 8) / TILE) + 1, math.ceil(w / TILE))
+        self.tiled = np.tile(tile, reps)
+        self.whole: F32 | None = None
+        if h <= STRIP:  # small enough to keep the amplitude map: one probe, the whole image
+            var = local_variance(luma(planes))
+            self.whole = masking_amplitude(var, strength)
+            self.probes = [_probe(planes, slice(0, h), var)]
+        else:
+            self.probes = [_probe(planes, slice(s, s + _PROBE_ROWS)) for s in _band_starts(h, _PROBE_ROWS)]
+
+    def _amplitude(self, r0: int, r1: int, cap: float) -> F32:
+        """Masking amplitude of rows r0:r1, capped."""
+        if self.whole is not None:
+            amp = self.whole
+        else:
+            h = self.planes.shape[0]
+            h0, h1 = max(0, r0 - 4), min(h, r1 + 4)
+            var = local_variance(luma(self.planes[h0:h1]))
+            amp = masking_amplitude(var, self.strength)[r0 - h0 : r0 - h0 + (r1 - r0)]
+        return np.minimum(amp, np.float32(cap)) if cap < math.inf else amp
+
+    def _scale(self, plan: Plan) -> float:
+        """Global factor: the RMS cap on the capped amplitude, times the plan's gain."""
+        if self.whole is not None:
+            amp = np.minimum(self.whole, np.float32(plan.cap)) if plan.cap < math.inf else self.whole
+            ms = float(np.mean(np.square(amp, dtype=np.float32)))
+        else:
+            amps = [np.minimum(masking_amplitude(p.var, self.strength), np.float32(plan.cap)) for p in self.probes]
+            ms = float(np.mean([np.mean(a * a) for a in amps]))
+        rms_cap = RMS_CAP * self.strength
+        return (min(1.0, rms_cap / math.sqrt(ms)) if ms > 0 else 1.0) * plan.gain
+
+    def embed(self, plan: Plan) -> tuple[npt.NDArray[Any], float]:
+        """Add the masked tile to every colour plane, strip by strip; returns output and effective RMS change."""
+        planes = self.planes
+        h, w, _ = planes.shape
+        integer = planes.dtype == np.uint8
+        out = np.empty_like(planes)
+        scale = np.float32(self._scale(plan))
+        signal = energy = count = 0.0
+        for r0 in range(0, h, STRIP):
+            r1 = min(h, r0 + STRIP)
+            off = r0 % TILE
+            delta = self._amplitude(r0, r1, plan.cap) * scale * self.tiled[off : off + (r1 - r0), :w]
+            source = planes[r0:r1].astype(np.float32)
+            block = source + delta[..., None]
+            if integer:
+                np.rint(block, out=block)
+                np.clip(block, 0, 255, out=block)
+            out[r0:r1] = block.astype(planes.dtype)
+            # The realised change (after rounding and clipping) on every 4th row: enough for its projection.
+            realized = luma(block[::4]) - luma(source[::4])
+            signal += float(np.sum(realized * delta[::4]))
+            energy += float(np.sum(delta[::4] ** 2))
+            count += realized.size
+        effective = signal / math.sqrt(energy * count) if energy > 0 else 0.0
+        return out, effective
+
+    def quality_loss(self, marked: npt.NDArray[Any]) -> tuple[float, float]:
+        """Measured luma SSIM loss (1 - mean SSIM) and RGB mean squared error of an embedding."""
+        ssim_loss = sq_err = 0.0
+        count = 0
+        for p in self.probes:
+            y = marked[p.rows].astype(np.float32)
+            sq_err += float(np.sum((y - p.planes) ** 2))
+            count += y.size
+            d = luma(y) - p.y
+            # SSIM statistics of the marked luma from the host's and three filters of the change.
+            my = p.mean + _gauss(d)
+            cross = p.second + _gauss(p.y * d)
+            second_y = 2.0 * cross - p.second + _gauss(d * d)
+            vx = p.second - p.mean * p.mean
+            vy = second_y - my * my
+            cxy = cross - p.mean * my
+            num = (2 * p.mean * my + SSIM_C1) * (2 * cxy + SSIM_C2)
+            den = (p.mean * p.mean + my * my + SSIM_C1) * (vx + vy + SSIM_C2)
+            ssim_loss += 1.0 - float(np.mean(num / den))
+        return ssim_loss / len(self.probes), sq_err / count
+
+    def plan(self, loss: tuple[float, float]) -> Plan:
+        """Amplitude cap and gain for the next pass, from the measured quality of a plain first pass.
+
+        Each candidate cap is scored by the detector-side energy it buys once the gain brings the image
+        to its SSIM or PSNR target, whichever binds first (costs calibrated by the first pass).
+        """
+        ssim_loss, mse = loss
+        if ssim_loss <= 0 or mse <= 0:
+            return Plan(gain=MAX_GAIN)
+        var = np.concatenate([p.var.reshape(-1) for p in self.probes])
+        masking = 2.0 * var + SSIM_C2
+        amp = (SSIM_K * self.strength) * np.sqrt(masking)
+        rms_cap = RMS_CAP * self.strength
+        scale0 = min(1.0, rms_cap / math.sqrt(float(np.mean(amp * amp))))
+        k_mse = mse / (float(np.mean(amp * amp)) * scale0**2)
+        k_ssim = ssim_loss / (float(np.mean(amp * amp / masking)) * scale0**2)
+        target_loss, target_mse = targets(self.strength)
+        detect_weight = 1.0 / (var + DETECT_FLOOR)
+        best = (-1.0, Plan())
+        for cap in [math.inf, *np.quantile(amp, CAP_QUANTILES).tolist()]:
+            a2 = np.minimum(amp, cap) ** 2
+            ms = float(np.mean(a2))
+            scale = min(1.0, rms_cap / math.sqrt(ms))
+            g_psnr = math.sqrt(target_mse / (k_mse * ms * scale**2))
+            g_ssim = math.sqrt(target_loss / (k_ssim * float(np.mean(a2 / masking)) * scale**2))
+            gain = min(g_psnr, g_ssim, MAX_GAIN)
+            benefit = gain**2 * scale**2 * float(np.mean(a2 * detect_weight))
+            if benefit > best[0] * 1.02:  # a cap must earn its keep
+                best = (benefit, Plan(cap, gain))
+        return best[1]
+
+
+def _band_starts(h: int, band: int) -> list[int]:
+    return sorted({round(i * (h - band) / 3) for i in range(4)})
+
+
+def targets(strength: float) -> tuple[float, float]:
+    """The SSIM loss and squared error the embedding aims at for a strength."""
+    return (1.0 - SSIM_TARGET) * strength**2, 255.0**2 * 10 ** (-PSNR_TARGET / 10) * strength**2
+
+
+def correction(loss: tuple[float, float], strength: float) -> float:
+    """Amplitude factor that brings a measured (SSIM loss, MSE) to the target that binds first."""
+    target_loss, target_mse = targets(strength)
+    g_ssim = math.sqrt(target_loss / loss[0]) if loss[0] > 0 else MAX_GAIN
+    g_psnr = math.sqrt(target_mse / loss[1]) if loss[1] > 0 else MAX_GAIN
+    return min(g_ssim, g_psnr)
+
+
+def embed_within_budget(planes: npt.NDArray[Any], tile: F32, strength: float) -> tuple[npt.NDArray[Any], float]:
+    """The marked planes at the planned amplitude, and the effective RMS change of the plain first pass."""
+    embedder = Embedder(planes, tile, strength)
+    out, realized = embedder.embed(Plan())
+    if planes.dtype != np.uint8:  # float and 16-bit grey: the plain rule only
+        return out, realized
+    plan = embedder.plan(embedder.quality_loss(out))
+    if not (plan.gain > 1.03 or plan.gain < 1.0 or plan.cap < math.inf):
+        return out, realized
+    for _ in range(GAIN_ROUNDS):
+        out, _ = embedder.embed(plan)
+        fix = correction(embedder.quality_loss(out), strength)
+        if _FIX_LOW <= fix <= _FIX_HIGH or (fix > 1.0 and plan.gain >= MAX_GAIN):
+            break
+        plan = Plan(plan.cap, min(plan.gain * fix, MAX_GAIN))
+    return out, realized

@@ -1,0 +1,82 @@
+"""The image embedder's budget: measured quality, the planned amplitude cap, large images in strips."""
+
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from synthguard.watermark import Payload
+from synthguard.watermark.image import detect_image, embed_image
+from synthguard.watermark.image_embed import Embedder, Plan, correction
+from synthguard.watermark.image_pattern import tile_for
+from tests.conftest import shared_path
+from tests.watermark.test_image import psnr, ssim, synthetic
+
+KEY = b"test-key-0123456789abcdef-000000"
+PAYLOAD = Payload(producer=77, serial=0x0123_4567_89AB)
+
+
+def text_screenshot(width: int = 640, height: int = 400) -> Image.Image:
+    """A light UI-like page: flat background, dark text lines, a coloured header bar."""
+    img = Image.new("RGB", (width, height), (246, 247, 249))
+    draw = ImageDraw.Draw(img)
+    draw.rectangle((0, 0, width, 40), fill=(40, 90, 140))
+    rng = np.random.default_rng(3)
+    for row in range(60, height - 20, 22):
+        words = "".join(rng.choice(list("abcdefghij klmnopqrstuvwxyz0123456789"), 70))
+        draw.text((12, row), words, fill=(30, 30, 30))
+    return img
+
+
+def jpeg(img: Image.Image, quality: int) -> Image.Image:
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=quality)
+    return Image.open(io.BytesIO(buf.getvalue()))
+
+
+def test_measured_ssim_matches_a_direct_computation() -> None:
+    img = synthetic(320, 256, seed=4)
+    planes = np.asarray(img)
+    embedder = Embedder(planes, tile_for(KEY, PAYLOAD), 1.0)
+    out, _ = embedder.embed(Plan())
+    loss, mse = embedder.quality_loss(out)
+    marked = Image.fromarray(out, "RGB")
+    assert math.isclose(1.0 - loss, ssim(img, marked), abs_tol=2e-4)
+    assert math.isclose(10 * math.log10(255.0**2 / mse), psnr(img, marked), abs_tol=1e-6)
+
+
+def test_text_screenshot_gets_an_edge_cap_and_more_robust_mark() -> None:
+    img = text_screenshot()
+    planes = np.asarray(img)
+    embedder = Embedder(planes, tile_for(KEY, PAYLOAD), 1.0)
+    plain, _ = embedder.embed(Plan())
+    plan = embedder.plan(embedder.quality_loss(plain))
+    assert plan.cap < math.inf  # text edges would spend the PSNR budget for little detector gain
+    marked = embed_image(img, PAYLOAD, KEY)
+    assert psnr(img, marked) >= 40.0 and ssim(img, marked) >= 0.98
+    planned_z = detect_image(jpeg(marked, 50), KEY).z
+    plain_z = detect_image(jpeg(Image.fromarray(plain, "RGB"), 50), KEY).z
+    assert planned_z > plain_z
+
+
+def test_real_text_screenshot_quality_and_jpeg() -> None:
+    img = Image.open(shared_path("images", "datasette_screenshot_0.51.png")).convert("RGB")
+    img = img.resize((768, round(img.height * 768 / img.width)), Image.Resampling.LANCZOS)
+    marked = embed_image(img, PAYLOAD, KEY)
+    assert psnr(img, marked) >= 40.0 and ssim(img, marked) >= 0.98
+    assert detect_image(jpeg(marked, 50), KEY).payload == PAYLOAD
+
+
+def test_tall_image_is_embedded_in_strips_within_budget() -> None:
+    img = synthetic(300, 1300, seed=5)  # taller than one strip: probes and strip-wise amplitude
+    marked = embed_image(img, PAYLOAD, KEY)
+    assert psnr(img, marked) >= 40.0 and ssim(img, marked) >= 0.98
+    assert detect_image(marked, KEY).payload == PAYLOAD
+
+
+def test_correction_aims_at_the_binding_target() -> None:
+    # SSIM loss twice its target, PSNR on target: the SSIM bound wins and asks for 1/sqrt(2).
+    assert math.isclose(correction((2 * (1 - 0.9815), 255.0**2 * 10 ** (-4.025)), 1.0), 2**-0.5, rel_tol=1e-9)
