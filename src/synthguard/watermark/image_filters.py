@@ -15,16 +15,20 @@ F32 = npt.NDArray[np.float32]
 
 
 def _rows(x: F32, weights: npt.NDArray[np.float64]) -> F32:
-    """Correlate along axis 0 with an odd-length kernel, reflecting at the borders."""
+    """Correlate along axis 0 with an odd-length symmetric kernel, reflecting at the borders."""
     r = weights.size // 2
     h = x.shape[0]
     if r >= h:  # tiny images: scipy handles deep reflection
         out: F32 = ndimage.correlate1d(x, weights.astype(np.float32), axis=0, mode="reflect")
         return out
     pad = np.pad(x, ((r, r), (0, 0)), mode="symmetric")
-    acc = pad[0:h] * np.float32(weights[0])
-    for i in range(1, weights.size):
-        acc += pad[i : i + h] * np.float32(weights[i])
+    # The kernels are symmetric: add each mirrored pair of rows first, then weight it (half the multiplies).
+    acc = pad[r : r + h] * np.float32(weights[r])
+    pair = np.empty_like(acc)
+    for i in range(r):
+        np.add(pad[i : i + h], pad[2 * r - i : 2 * r - i + h], out=pair)
+        pair *= np.float32(weights[i])
+        acc += pair
     res: F32 = acc.astype(np.float32, copy=False)
     return res
 
