@@ -10,7 +10,7 @@ from PIL import Image, ImageDraw
 
 from synthguard.watermark import Payload
 from synthguard.watermark.image import detect_image, embed_image
-from synthguard.watermark.image_embed import Embedder, Plan, correction
+from synthguard.watermark.image_embed import CEILING, Embedder, Plan, correction
 from synthguard.watermark.image_pattern import tile_for
 from tests.conftest import shared_path
 from tests.watermark.test_image import psnr, ssim, synthetic
@@ -60,6 +60,17 @@ def test_text_screenshot_gets_an_edge_cap_and_more_robust_mark() -> None:
     planned_z = detect_image(jpeg(marked, 50), KEY).z
     plain_z = detect_image(jpeg(Image.fromarray(plain, "RGB"), 50), KEY).z
     assert planned_z > plain_z
+
+
+def test_no_pixel_moves_beyond_the_ceiling() -> None:
+    # A mostly flat login page: SSIM binds, no edge cap is planned, and without the ceiling the mask moves
+    # its letters' edges by up to ~60 grey levels.
+    img = Image.open(shared_path("images", "fastapi-template_screenshot_login.png")).convert("RGB")
+    img = img.resize((768, round(img.height * 768 / img.width)), Image.Resampling.LANCZOS)
+    for strength in (1.0, 2.0):
+        marked = embed_image(img, PAYLOAD, KEY, strength=strength)
+        change = np.abs(np.asarray(marked, dtype=np.int16) - np.asarray(img, dtype=np.int16))
+        assert change.max() <= CEILING * strength + 1  # + rounding
 
 
 def test_real_text_screenshot_quality_and_jpeg() -> None:

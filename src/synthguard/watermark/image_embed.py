@@ -34,6 +34,9 @@ RMS_CAP = 2.45  # global RMS of the change at strength 1 before the plan (PSNR ~
 SSIM_TARGET = 0.9815  # the plan brings the measured luma SSIM here at strength 1 ...
 PSNR_TARGET = 40.25  # ... or the RGB PSNR here, whichever binds first
 MAX_GAIN = 1.6
+# Largest change of any pixel, grey levels x strength. The mask alone lets text edges move by up to ~60
+# levels, which speckles letters visibly; on the benchmark the ceiling costs no robustness.
+CEILING = 12.0
 GAIN_ROUNDS = 3  # planned passes at most, each measured and its gain corrected
 # Per-pixel noise floor (grey levels squared) of the detector-side benefit of the mark: the whitening's own
 # floor (4) plus what compression leaves. With 4 alone, flat areas look cheapest, and codecs smooth them.
@@ -104,6 +107,7 @@ class Embedder:
     def __init__(self, planes: npt.NDArray[Any], tile: F32, strength: float) -> None:
         self.planes = planes
         self.strength = strength
+        self.ceiling = np.float32(CEILING * strength)
         h, w, _ = planes.shape
         reps = (math.ceil(min(h, STRIP + 8) / TILE) + 1, math.ceil(w / TILE))
         self.tiled = np.tile(tile, reps)
@@ -149,6 +153,7 @@ class Embedder:
             r1 = min(h, r0 + STRIP)
             off = r0 % TILE
             delta = self._amplitude(r0, r1, plan.cap) * scale * self.tiled[off : off + (r1 - r0), :w]
+            np.clip(delta, -self.ceiling, self.ceiling, out=delta)
             source = planes[r0:r1].astype(np.float32)
             block = source + delta[..., None]
             if integer:
