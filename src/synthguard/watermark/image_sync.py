@@ -17,7 +17,7 @@ from scipy import fft as sfft
 from scipy import ndimage
 
 from synthguard.watermark import image_filters as filters
-from synthguard.watermark.image_pattern import TILE, Pattern
+from synthguard.watermark.image_pattern import BAND_HI, BAND_LO, TILE, Pattern
 
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
@@ -26,6 +26,7 @@ SYNC_WINDOW = 768  # side of the centre window used for the autocorrelation (pix
 CANVAS_MAX = 1024  # side of the largest canonical canvas folded (tile pixels)
 MIN_SCALE, MAX_SCALE = 0.42, 2.2
 MAX_LATTICE_CANDIDATES = 6
+_POOL = 40  # lattices built from autocorrelation peaks before the band check picks the candidates
 _HALF_DIAGONAL_SHARE = 0.4  # half-diagonal peaks this strong (relative) mean the finer lattice is the real one
 
 
@@ -117,7 +118,8 @@ def estimate_lattices(white: F32) -> list[Lattice]:
     win = _centre(white, SYNC_WINDOW)
     h, w = win.shape
     max_lag = int(MAX_SCALE * TILE * 1.5)
-    shape = (sfft.next_fast_len(h + max_lag, real=True), sfft.next_fast_len(w + max_lag, real=True))
+    fft_shape = (sfft.next_fast_len(h + max_lag, real=True), sfft.next_fast_len(w + max_lag, real=True))
+    shape = fft_shape
     spec = sfft.rfft2(win - win.mean(), shape, workers=1)
     power = np.abs(spec) ** 2
     # Spectral whitening: the image's smooth spectrum flattens out, the mark's line spectrum stays.
@@ -137,7 +139,12 @@ def estimate_lattices(white: F32) -> list[Lattice]:
     usable &= (np.abs(rows) <= h // 2) & (np.abs(cols) <= w // 2)
     # Half-plane: the autocorrelation is symmetric.
     usable &= (cols > 0) | ((cols == 0) & (rows > 0))
-    local_max = acf == ndimage.maximum_filter(acf, size=5)
+    # Local maxima only where usable (plus the filter's margin): the full box costs several times more.
+    r_lo, r_hi = max(0, centre[0] - h // 2 - 2), min(shape[0], centre[0] + h // 2 + 3)
+    c_lo, c_hi = max(0, centre[1] - 2), min(shape[1], centre[1] + w // 2 + 3)
+    box = acf[r_lo:r_hi, c_lo:c_hi]
+    local_max = np.zeros(shape, dtype=bool)
+    local_max[r_lo:r_hi, c_lo:c_hi] = box == ndimage.maximum_filter(box, size=5)
     cand = np.nonzero(usable & local_max)
     if cand[0].size == 0:
         return []
@@ -173,6 +180,7 @@ def estimate_lattices(white: F32) -> list[Lattice]:
         return Lattice(a=a, b=b)
 
     out: list[Lattice] = []
+    bases = np.empty((0, 4))
     for _, i in scored:
         lat = build((float(cand[0][i] - centre[0]), float(cand[1][i] - centre[1])))
         # A peak on the diagonal of the true lattice builds a coarser lattice rotated by 45 degrees; when
@@ -191,16 +199,51 @@ def estimate_lattices(white: F32) -> list[Lattice]:
                 continue
             if abs(np.hypot(*option.a) / max(np.hypot(*option.b), 1e-9) - 1) > 0.35:
                 continue
-            if any(_close(option, other) for other in out):
+            flat = np.array([*option.a, *option.b])
+            if np.any(np.max(np.abs(bases - flat), axis=1) < 0.03 * TILE):
                 continue
             out.append(option)
-        if len(out) >= MAX_LATTICE_CANDIDATES:
+            bases = np.vstack([bases, flat])
+        if len(out) >= _POOL:
             break
-    return out[:MAX_LATTICE_CANDIDATES]
+    # Periodic content makes autocorrelation peaks of its own, often stronger than the mark's. The mark
+    # alone fills every point of its reciprocal grid inside the band: rank by the median there (stable
+    # sort, so ties keep the autocorrelation's order).
+    fill = _band_fill(power, fft_shape, out)
+    ranked = sorted(range(len(out)), key=lambda j: -fill[j])
+    return [out[j] for j in ranked[:MAX_LATTICE_CANDIDATES]]
 
 
-def _close(x: Lattice, y: Lattice) -> bool:
-    return bool(np.max(np.abs(np.array([x.a, x.b]) - np.array([y.a, y.b]))) < 0.03 * TILE)
+def _band_fill(power: F64, shape: tuple[int, int], lattices: list[Lattice]) -> F64:
+    """Median whitened power (3x3 maximum) of an rfft2 over each lattice's reciprocal grid in the mark's band."""
+    if not lattices:
+        return np.zeros(0)
+    basis = np.array([[lat.a, lat.b] for lat in lattices], dtype=np.float64).transpose(0, 2, 1)
+    freq = np.linalg.inv(basis).transpose(0, 2, 1) @ _BAND_UV  # (lattice, row/col, point), cycles per px
+    sign = np.where(freq[:, 1] < 0, -1.0, 1.0)  # the other half-plane by Hermitian symmetry
+    br = np.rint(freq[:, 0] * sign * shape[0]).astype(np.int64)
+    bc = np.rint(freq[:, 1] * sign * shape[1]).astype(np.int64)
+    ok = (bc + 1 < power.shape[1]) & (np.abs(freq[:, 0]) < 0.5)
+    bc = np.where(ok, bc, 0)
+    best = np.zeros(br.shape)
+    for dr in (-1, 0, 1):
+        for dc in (-1, 0, 1):
+            np.maximum(best, power[(br + dr) % shape[0], np.abs(bc + dc)], out=best)
+    best[~ok] = np.nan
+    out: F64 = np.nan_to_num(np.nanmedian(best, axis=1), nan=0.0)
+    return out
+
+
+def _band_uv() -> F64:
+    k = np.arange(-int(BAND_HI), int(BAND_HI) + 1, dtype=np.float64)
+    u, v = np.meshgrid(k, k, indexing="ij")
+    rad = np.hypot(u, v)
+    keep = (rad >= BAND_LO) & (rad <= BAND_HI) & ((v > 0) | ((v == 0) & (u > 0)))
+    uv: F64 = np.stack([u[keep], v[keep]])
+    return uv
+
+
+_BAND_UV = _band_uv()  # half-plane (u, v) cycles per tile of the mark's band
 
 
 def canonical_canvas(y: F32, lattice: Lattice) -> tuple[F32, npt.NDArray[np.bool_]]:
@@ -262,7 +305,6 @@ def fold_lattice(white: F32, lattice: Lattice, origin: tuple[float, float] | Non
     if lattice == IDENTITY and float(o_r).is_integer() and float(o_c).is_integer():
         return _fold_blocks(white, int(o_r), int(o_c))
     inv = np.linalg.inv(np.array([lattice.a, lattice.b], dtype=np.float64).T / TILE)  # tile (r, c) per image px
-    values = white.reshape(-1).astype(np.float64)
     size = TILE * TILE
     total: F64
     n: F64
@@ -277,6 +319,7 @@ def fold_lattice(white: F32, lattice: Lattice, origin: tuple[float, float] | Non
         cell_r = ((fr_row[:, None] + (fr_col + half)[None, :]) >> 16) & (TILE - 1)
         cell_c = ((fc_row[:, None] + (fc_col + half)[None, :]) >> 16) & (TILE - 1)
         cell = (cell_r * TILE + cell_c).reshape(-1)
+        values = white.reshape(-1).astype(np.float64)
         total = np.bincount(cell, weights=values, minlength=size).astype(np.float64)
         n = np.bincount(cell, minlength=size).astype(np.float64)
     else:  # downscaled: bilinear splat so that every cell is reached
@@ -285,13 +328,17 @@ def fold_lattice(white: F32, lattice: Lattice, origin: tuple[float, float] | Non
         tr = np.float32(inv[0, 0]) * r[:, None] + np.float32(inv[0, 1]) * c[None, :]
         tc = np.float32(inv[1, 0]) * r[:, None] + np.float32(inv[1, 1]) * c[None, :]
         r0, c0 = np.floor(tr), np.floor(tc)
-        fr, fc = (tr - r0).reshape(-1).astype(np.float64), (tc - c0).reshape(-1).astype(np.float64)
-        ir, ic = r0.astype(np.int32), c0.astype(np.int32)
-        total, n = np.zeros(size), np.zeros(size)
+        fr, fc = (tr - r0).reshape(-1), (tc - c0).reshape(-1)
+        cell = ((r0.astype(np.int32) & (TILE - 1)) * TILE + (c0.astype(np.int32) & (TILE - 1))).reshape(-1)
+        v32 = white.reshape(-1).astype(np.float32, copy=False)
+        total, n = np.zeros((TILE, TILE)), np.zeros((TILE, TILE))
+        # Splat every corner share onto the base cell and move it to its neighbour afterwards (a roll of
+        # the whole tile): one cell index instead of four.
         for dr, dc, wgt in ((0, 0, (1 - fr) * (1 - fc)), (0, 1, (1 - fr) * fc), (1, 0, fr * (1 - fc)), (1, 1, fr * fc)):
-            cell = (((ir + dr) & (TILE - 1)) * TILE + ((ic + dc) & (TILE - 1))).reshape(-1)
-            total += np.bincount(cell, weights=values * wgt, minlength=size)
-            n += np.bincount(cell, weights=wgt, minlength=size)
+            part = np.bincount(cell, weights=v32 * wgt, minlength=size).reshape(TILE, TILE)
+            total += np.roll(part, (dr, dc), axis=(0, 1))
+            n += np.roll(np.bincount(cell, weights=wgt, minlength=size).reshape(TILE, TILE), (dr, dc), axis=(0, 1))
+        total, n = total.reshape(-1), n.reshape(-1)
     out: F64 = np.where(n > 0, total / np.maximum(n, 1e-9), 0.0).reshape(TILE, TILE)
     return out
 
