@@ -147,7 +147,7 @@ def embed_image(
     if res.mode != out_mode:
         res = res.convert(out_mode)
     if self_check:
-        found = _evaluate(image_luma(res), IDENTITY, pattern_for(key))
+        found = _evaluate(image_luma(res), IDENTITY, pattern_for(key), transforms=range(1))  # not flipped
         if found.z < _SELF_CHECK_Z or decode(_chip_soft(found.whitened, pattern_for(key)), key) != payload:
             raise CapacityTooLow(
                 f"image {img.width}x{img.height} cannot carry the payload reliably (self-check z={found.z:.1f})"
@@ -241,11 +241,13 @@ def _whitened(y: F32, scale: float, cache: dict[float, F32]) -> F32:
     return cache[factor]
 
 
-def _evaluate(y: F32, lat: Lattice, pat: Pattern, cache: dict[float, F32] | None = None) -> PilotHit:
+def _evaluate(
+    y: F32, lat: Lattice, pat: Pattern, cache: dict[float, F32] | None = None, transforms: range = range(8)
+) -> PilotHit:
     """Fold the image on one lattice hypothesis and search the pilot."""
     white = _whitened(y, lat.scale, {} if cache is None else cache)
     region = _centre(white, int(CANVAS_MAX * lat.scale) + 16)
-    return search_pilot(fold_lattice(region, lat), pat)
+    return search_pilot(fold_lattice(region, lat), pat, transforms)
 
 
 def _perturb(lat: Lattice, dscale: float, drot_deg: float) -> Lattice:
