@@ -136,3 +136,26 @@ def test_reliability_weights_stay_in_unit_range_at_fractional_slots() -> None:
     for scale in (0.97, 1.0025, 1.05):
         w = dsp.reliability(dsp.slot_energies(cum, 0.7, dsp.FINE_PER_SLOT * scale), dsp.noise_level(fine))
         assert float(w.min()) >= 0.0 and float(w.max()) <= 1.0
+
+
+def test_clip_with_its_energy_above_the_band_is_refused() -> None:
+    rate = 48000
+    t = np.arange(rate * 4) / rate
+    beep = 0.3 * np.sin(2 * np.pi * 8200 * t) * (np.sin(2 * np.pi * 2 * t) > 0)  # an alarm beep far above 3.75 kHz
+    beep = beep + 1e-4 * np.sin(2 * np.pi * 1000 * t)  # a trace of sound in the band, 70 dB down
+    with pytest.raises(CapacityTooLow, match="500-3750 Hz"):
+        embed_audio(beep.astype(np.float32), rate, PAYLOAD, KEY)
+
+
+def test_feedback_decode_recovers_the_payload(marked: tuple[np.ndarray, np.ndarray]) -> None:
+    from scipy.signal import resample_poly
+
+    from synthguard.watermark import audio as audio_module
+    from synthguard.watermark.payload import decode
+
+    _, y = marked
+    mono16 = resample_poly(y.mean(axis=1), 160, 441).astype(np.float64)
+    lay = audio_module._layout(KEY)
+    best = audio_module._search(mono16, lay)[0][0]
+    soft = audio_module._reweighted(best, lay, audio_module._soft_chips(best, lay))
+    assert decode(soft, KEY) == PAYLOAD

@@ -33,6 +33,7 @@ TARGET_SNR_DB = 23.5  # mark energy per 32 ms slot at strength 1 (measured segme
 MAX_STRENGTH = 0.25  # largest log-magnitude step of any cell (+-2.2 dB)
 QUALITY_SNR_DB = 25.6  # the whole mark is then scaled so the clip's segmental SNR lands here (goal: >= 25 dB)
 GAIN_RANGE = (0.8, 2.0)  # limits of that scaling
+MIN_BAND_SHARE = 1e-3  # embed refuses clips with less of their energy in 500-3750 Hz (see docs)
 MIN_MARGIN = 1.25  # embed refuses clips whose marked self-check margin is lower (see docs)
 TILT = 1.0  # relative step grows as (cell power / slot mean) ** -TILT
 MARGIN = 0.0  # target mean log-residual per cell in the chip's direction
@@ -42,9 +43,11 @@ TIME_SCALES = tuple(1.0 + 0.01 * k for k in range(-6, 7))
 REFINE_STEPS = (-0.005, -0.0025, 0.0025, 0.005)
 SEGMENT_SECONDS = 10.0
 MAX_SEGMENTS = 6
-MAX_DECODES = 8
-DECODES_PER_SEGMENT = 4
-SYNC_THRESHOLD = 5e-7  # plus MAX_DECODES * 2**-24 for the tag: at most 1e-6 false positives in all
+MAX_DECODES = 12
+CANDIDATES_PER_SEGMENT = 4
+FEEDBACK_CANDIDATES = 2  # a segment's best alignments also get a second, slot-weighted decode
+FEEDBACK_SLOTS = 7  # window (slots, 224 ms) of the per-slot mark-strength estimate
+SYNC_THRESHOLD = 2.8e-7  # plus MAX_DECODES * 2**-24 for the tag: at most 1e-6 false positives in all
 TAG_FALSE_ACCEPT = 2.0**-24
 
 
@@ -139,6 +142,12 @@ def embed_audio(
     cell_chip = want[ids] * lay.sign[pos]  # (slots, bands) +-1 direction of each cell
     group = ids  # informed embedding per chip over the whole clip (per period costs too much energy)
 
+    share = dsp.band_share(mono16, float(np.mean(x.mean(axis=1) ** 2)))
+    if share < MIN_BAND_SHARE:
+        raise CapacityTooLow(
+            f"capacity too low: only {10 * math.log10(max(share, 1e-12)):.0f} dB of the clip's energy lies in "
+            f"500-3750 Hz (< {10 * math.log10(MIN_BAND_SHARE):.0f} dB); noise 20 dB below the clip would drown the mark"
+        )
     host = _cells(mono16)
     floor = dsp.energy_floor(host)
     if host.shape[0] == 0 or np.mean(host > 10 * floor) < 0.1:
@@ -200,7 +209,7 @@ def _features(mono16: FloatArray, floor: float, mix: float) -> FloatArray:
     shifted = np.concatenate([np.zeros(2 * dsp.FINE_HOP), mono16])
     fine = dsp.fine_power(shifted) @ _band_matrix(1.0)
     energy = dsp.slot_energies(dsp.cumulative(fine), 0.0, float(dsp.FINE_PER_SLOT))
-    return dsp.residuals(energy, floor, mix) * dsp.reliability(energy, dsp.noise_level(fine))
+    return dsp.cell_features(energy, floor, mix, dsp.noise_level(fine))
 
 
 def _self_check(marked16: FloatArray, floor: float, mix: float, lay: _Layout, chips: FloatArray) -> float:
@@ -261,6 +270,7 @@ class _Candidate:
     freq_scale: float
     folded: FloatArray
     shift: int
+    cells: FloatArray  # the unfolded features, padded to whole periods (for the feedback decode)
 
 
 def _search(mono16: FloatArray, lay: _Layout) -> tuple[list[_Candidate], int]:
@@ -284,18 +294,19 @@ def _search(mono16: FloatArray, lay: _Layout) -> tuple[list[_Candidate], int]:
         best: _Candidate | None = None
         for phase in range(dsp.FINE_PER_SLOT):
             energy = dsp.slot_energies(cum, phase * scale, dsp.FINE_PER_SLOT * scale)
-            cells = dsp.residuals(energy, floor, mix) * dsp.reliability(energy, noise)
+            cells = dsp.cell_features(energy, floor, mix, noise)
             if cells.shape[0] < PERIOD_SLOTS:
                 continue
             pad = (-cells.shape[0]) % PERIOD_SLOTS
-            folded = np.pad(cells, ((0, pad), (0, 0))).reshape(-1, PERIOD_SLOTS, dsp.N_BANDS).sum(axis=0)
+            cells = np.pad(cells, ((0, pad), (0, 0)))
+            folded = cells.reshape(-1, PERIOD_SLOTS, dsp.N_BANDS).sum(axis=0)
             num = np.fft.irfft(np.sum(lay.sync_f * np.conj(np.fft.rfft(folded, axis=0)), axis=1), PERIOD_SLOTS)
             den = np.fft.irfft(np.sum(lay.sync_abs_f * np.conj(np.fft.rfft(folded**2, axis=0)), axis=1), PERIOD_SLOTS)
             z = num / np.sqrt(np.maximum(den, 1e-12))
             tried += PERIOD_SLOTS
             u = int(np.argmax(z))
             if best is None or z[u] > best.z:
-                best = _Candidate(float(z[u]), scale, freq_scale, folded, u)
+                best = _Candidate(float(z[u]), scale, freq_scale, folded, u, cells)
         if best is not None:
             found.append(best)
 
@@ -317,6 +328,25 @@ def _soft_chips(cand: _Candidate, lay: _Layout) -> FloatArray:
     aligned = np.roll(cand.folded, cand.shift, axis=0) * lay.sign
     data = lay.ids < CODED_BITS
     return np.bincount(lay.ids[data], aligned[data], minlength=CODED_BITS).astype(np.float64)
+
+
+def _reweighted(cand: _Candidate, lay: _Layout, soft: FloatArray) -> FloatArray:
+    """Soft chips again with each slot weighted by its estimated mark strength (decision feedback).
+
+    The first decode's soft chips (squashed to [-1, 1]) and the known sync signs give a tentative mark
+    pattern; per slot, its correlation with the features over their power (both smoothed over a few slots)
+    is the matched-filter weight of that slot, so slots drowned by added sound count less.
+    """
+    est = np.tanh(soft / max(float(np.std(soft)), 1e-12))
+    cells = cand.cells
+    rows = (np.arange(cells.shape[0]) % PERIOD_SLOTS + cand.shift) % PERIOD_SLOTS
+    ids = lay.ids[rows]
+    ref = lay.sign[rows] * np.where(ids < CODED_BITS, est[np.minimum(ids, CODED_BITS - 1)], 1.0)
+    corr = uniform_filter1d(np.sum(cells * ref, axis=1), FEEDBACK_SLOTS, mode="nearest")
+    power = uniform_filter1d(np.sum(cells**2, axis=1), FEEDBACK_SLOTS, mode="nearest")
+    weight = np.maximum(corr, 0.0) / np.maximum(power, 1e-12)
+    folded = (cells * weight[:, None]).reshape(-1, PERIOD_SLOTS, dsp.N_BANDS).sum(axis=0)
+    return _soft_chips(_Candidate(cand.z, cand.scale, cand.freq_scale, folded, cand.shift, cells), lay)
 
 
 def _segments(n: int) -> list[tuple[int, int]]:
@@ -345,9 +375,15 @@ def detect_audio(samples: npt.ArrayLike, sample_rate: int, key: bytes) -> Detect
         where = (start / dsp.WORK_RATE, min(end, mono16.size) / dsp.WORK_RATE)
         if cands and cands[0].z > best_z:
             best_z, best_where = cands[0].z, where
-        for cand in cands[: max(0, min(DECODES_PER_SEGMENT, MAX_DECODES - decodes))]:
+        for rank, cand in enumerate(cands[:CANDIDATES_PER_SEGMENT]):
+            if decodes >= MAX_DECODES:
+                break
             decodes += 1
-            found = decode(_soft_chips(cand, lay), key)
+            soft = _soft_chips(cand, lay)
+            found = decode(soft, key)
+            if found is None and rank < FEEDBACK_CANDIDATES and decodes < MAX_DECODES:
+                decodes += 1
+                found = decode(_reweighted(cand, lay, soft), key)
             if found is not None:
                 p_tag = MAX_DECODES * TAG_FALSE_ACCEPT
                 return Detection(True, min(p_tag, _sync_p(cand.z, tried)), found, where)

@@ -55,6 +55,16 @@ def istft_embed(spec: ComplexArray, length: int) -> FloatArray:
     return out.reshape(-1)[EMBED_HOP : EMBED_HOP + length]
 
 
+def band_share(mono16: FloatArray, power: float) -> float:
+    """Mean power of mono16 in the marked band (500-3750 Hz) over power, the clip's mean power at its own rate."""
+    if power <= 0.0:
+        return 0.0
+    spec = np.fft.rfft(mono16)
+    freq = np.fft.rfftfreq(mono16.size, 1.0 / WORK_RATE)
+    band = (freq >= FIRST_BIN * BIN_HZ) & (freq < LAST_BIN * BIN_HZ)
+    return float(2.0 * np.sum(np.abs(spec[band]) ** 2) / mono16.size**2 / power)
+
+
 def fine_power(x: FloatArray) -> FloatArray:
     """Hann power spectrogram at the fine hop, restricted to the bins any band can reach."""
     if x.size < N_FFT:
@@ -169,3 +179,8 @@ def reliability(energy: FloatArray, noise: FloatArray) -> FloatArray:
     """Per-cell weight E / (E + noise): cells near their band's noise level count less."""
     e = np.maximum(energy, 0.0)  # fractional slot sums of a cumulative sum can come out a hair below zero
     return np.asarray(e / np.maximum(e + noise, 1e-30), dtype=np.float64)
+
+
+def cell_features(energy: FloatArray, floor: float, mix: float, noise: FloatArray) -> FloatArray:
+    """The detector's per-cell feature: soft-limited residual times the reliability weight."""
+    return np.asarray(residuals(energy, floor, mix) * reliability(energy, noise), dtype=np.float64)
