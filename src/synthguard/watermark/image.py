@@ -49,7 +49,9 @@ MIN_SIDE = TILE
 _MIN_EFFECTIVE_RMS = 0.55  # below this the image is mostly saturated (a flat white image gives ~0.49)
 _SELF_CHECK_Z = 10.0  # the unattacked mark must clear this pilot z and decode, else CapacityTooLow
 _REFINE_ROUNDS = 3  # drift refinements of the best lattice (each one more lattice hypothesis)
-_HYPOTHESES = 8 * TILE * TILE * (1 + MAX_LATTICE_CANDIDATES + 8)  # dihedral x shift x lattice (8: refinements)
+# dihedral x shift x lattice (identity + candidates). The drift refinement is not counted: it tunes a
+# lattice to the pilot, so its z is selected; the p-value uses the best z before refinement.
+SEARCH_HYPOTHESES = 8 * TILE * TILE * (1 + MAX_LATTICE_CANDIDATES)
 _EARLY_Z = 8.0  # an identity-lattice hit this strong that decodes ends the search
 
 
@@ -187,7 +189,7 @@ def detect_luma(y: F32, key: bytes, *, alpha: float = DEFAULT_ALPHA) -> Detectio
     first = _evaluate(y, IDENTITY, pat, cache)
     if first.z >= _EARLY_Z and (early := decode(_chip_soft(first.whitened, pat), key)) is not None:
         # Unscaled and unrotated: stop here. The p-value still counts every hypothesis the search could test.
-        p_early = min(_multiple_test_p(first.z, _HYPOTHESES), 2.0**-TAG_BITS)
+        p_early = min(_multiple_test_p(first.z, SEARCH_HYPOTHESES), 2.0**-TAG_BITS)
         return Detection(p_early <= alpha, p_early, early, first.z, 1.0, 0.0, first.transform >= 4)
     sync = _centre(_whitened(y, 1.0, cache), SYNC_WINDOW)
     lattices = [lat for lat in estimate_lattices(sync) if not lat.is_identity(0.01)]
@@ -198,6 +200,7 @@ def detect_luma(y: F32, key: bytes, *, alpha: float = DEFAULT_ALPHA) -> Detectio
             break
     hits.sort(key=lambda h: h[0].z, reverse=True)
     best, lat = hits[0]
+    searched_z = best.z  # the presence statistic: refinement below only helps the payload read
     if not lat.is_identity(0.002):
         # The autocorrelation leaves a little scale/rotation/aspect error: cancel the pilot's drift.
         for _ in range(_REFINE_ROUNDS):
@@ -211,7 +214,7 @@ def detect_luma(y: F32, key: bytes, *, alpha: float = DEFAULT_ALPHA) -> Detectio
             hits.insert(0, (hit, cand))
             best, lat = hit, cand
         hits.sort(key=lambda h: h[0].z, reverse=True)
-    p_pilot = _multiple_test_p(best.z, _HYPOTHESES)
+    p_pilot = _multiple_test_p(searched_z, SEARCH_HYPOTHESES)
     payload = None
     attempts = 1 if first.z >= _EARLY_Z else 0  # the early identity decode was one attempt
     for hit, hit_lat in hits[:2]:
@@ -225,7 +228,7 @@ def detect_luma(y: F32, key: bytes, *, alpha: float = DEFAULT_ALPHA) -> Detectio
         present=p_value <= alpha,
         p_value=p_value,
         payload=payload,
-        z=best.z,
+        z=searched_z,
         scale=lat.scale,
         rotation_deg=lat.rotation_deg,
         flipped=best.transform >= 4,
