@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-APT_PACKAGES := libimage-exiftool-perl ffmpeg tesseract-ocr tesseract-ocr-chi-sim chromium chromium-driver espeak-ng sox
+APT_PACKAGES := libimage-exiftool-perl libarchive-zip-perl ffmpeg tesseract-ocr tesseract-ocr-chi-sim chromium chromium-driver espeak-ng sox
 
 .PHONY: setup system demo test lint typecheck pytest bench clean
 
