@@ -1,10 +1,11 @@
 """Robust audio watermark: keyed multiplicative patchwork on 32 ms x 62.5 Hz cells of the 0.5-3.75 kHz band.
 
-Each 1.5 s period of cells carries a keyed sync pattern and the 282 coded chips of the shared payload
+Each 2.88 s period of cells carries a keyed sync pattern and the 282 coded chips of the shared payload
 framing (payload.py); the period repeats over the whole clip. The embedder scales every cell's STFT
 magnitude by exp(+-a) and raises ``a`` where the host already works against a chip (informed embedding,
 checked on the detector's own features). The detector searches time scale (tempo), time+frequency scale
-(speed/resampling), sub-cell phase and period offset, then soft-combines every repetition.
+(speed/resampling), sub-cell phase and period offset, then soft-combines every repetition; when a decode
+fails, a second one weights each slot by its estimated mark strength (decision feedback).
 See docs/watermark-audio.md for the design and the p-value derivation.
 """
 
