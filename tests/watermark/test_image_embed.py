@@ -6,8 +6,10 @@ import io
 import math
 
 import numpy as np
+import pytest
 from PIL import Image, ImageDraw
 
+from synthguard.errors import CapacityTooLow
 from synthguard.watermark import Payload
 from synthguard.watermark.image import detect_image, embed_image
 from synthguard.watermark.image_embed import CEILING, Embedder, Plan, correction
@@ -91,3 +93,13 @@ def test_tall_image_is_embedded_in_strips_within_budget() -> None:
 def test_correction_aims_at_the_binding_target() -> None:
     # SSIM loss twice its target, PSNR on target: the SSIM bound wins and asks for 1/sqrt(2).
     assert math.isclose(correction((2 * (1 - 0.9815), 255.0**2 * 10 ** (-4.025)), 1.0), 2**-0.5, rel_tol=1e-9)
+
+
+def test_a_thin_logo_is_refused_for_every_payload() -> None:
+    # 542x130: one tile row. With this payload the unattacked mark reached pilot z 10.8 and decoded, yet
+    # JPEG 90 and most other attacks then lost it; the self-check must refuse it.
+    img = Image.open(shared_path("images", "matplotlib_logo2.png")).convert("RGB")
+    key = b"benchmark-key-0123456789abcdef00"  # the image benchmark's key, under which this was seen
+    for payload in (Payload(producer=246, serial=2564426568229, version=3), PAYLOAD):
+        with pytest.raises(CapacityTooLow):
+            embed_image(img, payload, key)
