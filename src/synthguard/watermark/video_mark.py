@@ -55,6 +55,17 @@ def scaled_tile(tile: F32, period: int) -> F32:
     return res
 
 
+def _block_variance(core: U8, bh: int, bw: int) -> F32:
+    """Variance of every BLOCK x BLOCK block, from exact integer sums (contiguous reductions)."""
+    s1 = core.reshape(bh * BLOCK, bw, BLOCK).sum(axis=2, dtype=np.uint32).reshape(bh, BLOCK, bw).sum(axis=1)
+    sq = core.astype(np.uint16)
+    sq *= sq  # at most 255^2, fits
+    s2 = sq.reshape(bh * BLOCK, bw, BLOCK).sum(axis=2, dtype=np.uint32).reshape(bh, BLOCK, bw).sum(axis=1)
+    mean = s1 / float(BLOCK * BLOCK)
+    var: F32 = np.maximum(s2 / float(BLOCK * BLOCK) - mean * mean, 0.0).astype(np.float32)
+    return var
+
+
 class FramePattern:
     """The keyed pattern for one frame size, built once per video, and the per-frame marking step."""
 
@@ -72,9 +83,7 @@ class FramePattern:
         """Per-8x8-block mark amplitude from the block's variance (texture hides the mark), smoothed."""
         h, w = y.shape
         bh, bw = h // BLOCK, w // BLOCK
-        core = y[: bh * BLOCK, : bw * BLOCK].astype(np.float32).reshape(bh, BLOCK, bw, BLOCK)
-        mean = core.mean(axis=(1, 3))
-        var = np.maximum((core * core).mean(axis=(1, 3)) - mean * mean, 0.0)
+        var = _block_variance(y[: bh * BLOCK, : bw * BLOCK], bh, bw)
         amp = (SSIM_K * self.strength) * np.sqrt(2.0 * var + SSIM_C2)
         amp = ndimage.uniform_filter(amp, 3, mode="nearest")
         rms = float(np.sqrt(np.mean(amp * amp))) if amp.size else 0.0
