@@ -83,6 +83,7 @@ class _Probe:
     y: F32
     mean: F32
     second: F32  # Gaussian mean of y^2
+    spread: F32  # Gaussian-window variance of y (SSIM's sigma_x^2)
     var: F32  # local variance (masking), every second pixel
 
 
@@ -90,7 +91,8 @@ def _probe(planes: npt.NDArray[Any], rows: slice, var: F32 | None = None) -> _Pr
     x = planes[rows].astype(np.float32)
     y = luma(x)
     var = local_variance(y) if var is None else var
-    return _Probe(rows, x, y, _gauss(y), _gauss(y * y), var[::2, ::2])
+    mean, second = _gauss(y), _gauss(y * y)
+    return _Probe(rows, x, y, mean, second, second - mean * mean, var[::2, ::2])
 
 
 @dataclass(frozen=True)
@@ -181,11 +183,10 @@ class Embedder:
             my = p.mean + _gauss(d)
             cross = p.second + _gauss(p.y * d)
             second_y = 2.0 * cross - p.second + _gauss(d * d)
-            vx = p.second - p.mean * p.mean
             vy = second_y - my * my
             cxy = cross - p.mean * my
             num = (2 * p.mean * my + SSIM_C1) * (2 * cxy + SSIM_C2)
-            den = (p.mean * p.mean + my * my + SSIM_C1) * (vx + vy + SSIM_C2)
+            den = (p.mean * p.mean + my * my + SSIM_C1) * (p.spread + vy + SSIM_C2)
             ssim_loss += 1.0 - float(np.mean(num / den))
         return ssim_loss / len(self.probes), sq_err / count
 
