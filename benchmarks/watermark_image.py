@@ -2,6 +2,7 @@
 blind-watermark, same images, same attacks, same run.
 
 Usage: python benchmarks/watermark_image.py [--max-side 768] [--images 30] [--riva 8] [--fp 300] [--only-fp]
+       python benchmarks/watermark_image.py --payload-seeds 7,11,13,17   (ours only, several payloads per image)
 Images: /work/shared/data/images (SVG skipped), each scaled so its long side is at most --max-side, plus
 centre/corner crops of the large ones until there are --images. Prints markdown tables.
 """
