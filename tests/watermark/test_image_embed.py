@@ -11,8 +11,9 @@ from PIL import Image, ImageDraw
 
 from synthguard.errors import CapacityTooLow
 from synthguard.watermark import Payload
+from synthguard.watermark import image_filters as filters
 from synthguard.watermark.image import detect_image, embed_image
-from synthguard.watermark.image_embed import CEILING, Embedder, Plan, correction
+from synthguard.watermark.image_embed import CEILING, Embedder, Plan, correction, ssim_step
 from synthguard.watermark.image_pattern import tile_for
 from tests.conftest import shared_path
 from tests.watermark.test_image import psnr, ssim, synthetic
@@ -48,6 +49,24 @@ def test_measured_ssim_matches_a_direct_computation() -> None:
     marked = Image.fromarray(out, "RGB")
     assert math.isclose(1.0 - loss, ssim(img, marked), abs_tol=2e-4)
     assert math.isclose(10 * math.log10(255.0**2 / mse), psnr(img, marked), abs_tol=1e-6)
+
+
+def test_sampled_ssim_on_a_larger_image_stays_close_to_the_direct_one() -> None:
+    img = synthetic(960, 720, seed=9)
+    assert ssim_step(img.width * img.height) > 1  # the SSIM map is sampled here
+    embedder = Embedder(np.asarray(img), tile_for(KEY, PAYLOAD), 1.0)
+    out, _ = embedder.embed(Plan(gain=1.3))
+    loss, mse = embedder.quality_loss(out)
+    marked = Image.fromarray(out, "RGB")
+    assert math.isclose(1.0 - loss, ssim(img, marked), abs_tol=5e-4)
+    assert math.isclose(10 * math.log10(255.0**2 / mse), psnr(img, marked), abs_tol=1e-6)
+
+
+def test_sampled_gaussian_equals_the_full_filter_on_its_grid() -> None:
+    x = np.random.default_rng(2).normal(size=(123, 217)).astype(np.float32) * 50
+    for step in (1, 2, 3, 4):
+        full = filters.gaussian(x, 1.5, truncate=3.5)[::step, ::step]
+        assert np.allclose(filters.gaussian_sampled(x, 1.5, 3.5, step), full, atol=1e-4)
 
 
 def test_text_screenshot_gets_an_edge_cap_and_more_robust_mark() -> None:

@@ -150,7 +150,9 @@ def embed_image(
     if res.mode != out_mode:
         res = res.convert(out_mode)
     if self_check:
-        found = _evaluate(image_luma(res), IDENTITY, pattern_for(key), transforms=range(1))  # not flipped
+        direct = res.mode == mode and mode in ("L", "LA", "RGB", "RGBA")  # the luma of the planes just made
+        marked_luma = _luma(out_planes) if direct else image_luma(res)
+        found = _evaluate(marked_luma, IDENTITY, pattern_for(key), transforms=range(1))  # not flipped
         if found.z < _SELF_CHECK_Z or decode(_chip_soft(found.whitened, pattern_for(key)), key) != payload:
             raise CapacityTooLow(
                 f"image {img.width}x{img.height} cannot carry the payload reliably (self-check z={found.z:.1f})"

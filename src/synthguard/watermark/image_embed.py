@@ -45,6 +45,10 @@ CAP_QUANTILES = (0.99, 0.97, 0.94, 0.9, 0.85, 0.8, 0.7, 0.6)
 _FIX_LOW, _FIX_HIGH = 0.98, 1.05  # a pass this close to its binding target is kept (targets have margin)
 STRIP = 1024  # rows per strip on large images (bounded memory)
 _PROBE_ROWS = 256
+# Samples of the SSIM map measured per image: the map is smooth over its 1.5-pixel window, so a stride
+# keeping this many estimates the mean to ~2e-4 (the SSIM target has 1.5e-3 of margin).
+SSIM_SAMPLES = 40_000
+PLAN_SAMPLES = 20_000  # variance samples the plan scores its caps on
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
@@ -70,8 +74,14 @@ def masking_amplitude(var: F32, strength: float) -> F32:
     return amp
 
 
-def _gauss(v: F32) -> F32:
-    return filters.gaussian(v, 1.5, truncate=3.5)
+def _gauss(v: F32, step: int) -> F32:
+    """SSIM's Gaussian window (sigma 1.5), evaluated on every step-th row and column."""
+    return filters.gaussian_sampled(v, 1.5, 3.5, step)
+
+
+def ssim_step(pixels: int) -> int:
+    """Sampling step of the SSIM map: every pixel on small images, a stride keeping ~SSIM_SAMPLES on large."""
+    return max(1, min(4, math.isqrt(pixels // SSIM_SAMPLES)))
 
 
 @dataclass
@@ -81,18 +91,19 @@ class _Probe:
     rows: slice
     planes: F32
     y: F32
-    mean: F32
-    second: F32  # Gaussian mean of y^2
-    spread: F32  # Gaussian-window variance of y (SSIM's sigma_x^2)
+    step: int  # the SSIM map is evaluated on every step-th row and column
+    mean: F32  # Gaussian mean of y, sampled
+    second: F32  # Gaussian mean of y^2, sampled
+    spread: F32  # Gaussian-window variance of y (SSIM's sigma_x^2), sampled
     var: F32  # local variance (masking), every second pixel
 
 
-def _probe(planes: npt.NDArray[Any], rows: slice, var: F32 | None = None) -> _Probe:
+def _probe(planes: npt.NDArray[Any], rows: slice, step: int, var: F32 | None = None) -> _Probe:
     x = planes[rows].astype(np.float32)
     y = luma(x)
     var = local_variance(y) if var is None else var
-    mean, second = _gauss(y), _gauss(y * y)
-    return _Probe(rows, x, y, mean, second, second - mean * mean, var[::2, ::2])
+    mean, second = _gauss(y, step), _gauss(y * y, step)
+    return _Probe(rows, x, y, step, mean, second, second - mean * mean, var[::2, ::2])
 
 
 @dataclass(frozen=True)
@@ -113,33 +124,48 @@ class Embedder:
         h, w, _ = planes.shape
         reps = (math.ceil(min(h, STRIP + 8) / TILE) + 1, math.ceil(w / TILE))
         self.tiled = np.tile(tile, reps)
-        self.whole: F32 | None = None
-        if h <= STRIP:  # small enough to keep the amplitude map: one probe, the whole image
+        self._mean_square: dict[float, float] = {}
+        if h <= STRIP:  # one strip: its local variance also serves the single probe
             var = local_variance(luma(planes))
-            self.whole = masking_amplitude(var, strength)
-            self.probes = [_probe(planes, slice(0, h), var)]
+            self.strips = [masking_amplitude(var, strength)]
+            self.probes = [_probe(planes, slice(0, h), ssim_step(h * w), var)]
         else:
-            self.probes = [_probe(planes, slice(s, s + _PROBE_ROWS)) for s in _band_starts(h, _PROBE_ROWS)]
+            # Large images keep the amplitude in half precision (an 80 MP image: 160 MB instead of 320).
+            self.strips = [self._strip_amplitude(r0).astype(np.float16) for r0 in range(0, h, STRIP)]
+            step = ssim_step(4 * _PROBE_ROWS * w)
+            self.probes = [
+                _probe(planes, slice(s, s + _PROBE_ROWS), step, self._variance(s, s + _PROBE_ROWS))
+                for s in _band_starts(h, _PROBE_ROWS)
+            ]
+        self._sample = np.concatenate([p.var.reshape(-1) for p in self.probes])[:: _plan_stride(self.probes)]
 
-    def _amplitude(self, r0: int, r1: int, cap: float) -> F32:
-        """Masking amplitude of rows r0:r1, capped."""
-        if self.whole is not None:
-            amp = self.whole
-        else:
-            h = self.planes.shape[0]
-            h0, h1 = max(0, r0 - 4), min(h, r1 + 4)
-            var = local_variance(luma(self.planes[h0:h1]))
-            amp = masking_amplitude(var, self.strength)[r0 - h0 : r0 - h0 + (r1 - r0)]
-        return np.minimum(amp, np.float32(cap)) if cap < math.inf else amp
+    def _strip_amplitude(self, r0: int) -> F32:
+        """Masking amplitude of the strip starting at row r0 (its variance sees 4 rows beyond each end)."""
+        h = self.planes.shape[0]
+        r1 = min(h, r0 + STRIP)
+        h0, h1 = max(0, r0 - 4), min(h, r1 + 4)
+        var = local_variance(luma(self.planes[h0:h1]))
+        return masking_amplitude(var, self.strength)[r0 - h0 : r0 - h0 + (r1 - r0)]
+
+    def _variance(self, r0: int, r1: int) -> F32:
+        """Local variance of rows r0:r1 recovered from the stored amplitude (the plan needs no more precision)."""
+        rows, r = [], r0
+        while r < r1:
+            strip, off = divmod(r, STRIP)
+            n = min(r1 - r, STRIP - off)
+            rows.append(self.strips[strip][off : off + n])
+            r += n
+        amp = np.concatenate(rows).astype(np.float32) / np.float32(SSIM_K * self.strength)
+        var: F32 = np.maximum((amp * amp - np.float32(SSIM_C2)) * np.float32(0.5), np.float32(0.0))
+        return var
 
     def _scale(self, plan: Plan) -> float:
         """Global factor: the RMS cap on the capped amplitude, times the plan's gain."""
-        if self.whole is not None:
-            amp = np.minimum(self.whole, np.float32(plan.cap)) if plan.cap < math.inf else self.whole
-            ms = float(np.mean(np.square(amp, dtype=np.float32)))
-        else:
-            amps = [np.minimum(masking_amplitude(p.var, self.strength), np.float32(plan.cap)) for p in self.probes]
-            ms = float(np.mean([np.mean(a * a) for a in amps]))
+        if plan.cap not in self._mean_square:
+            cap = np.float32(plan.cap)
+            total = sum(float(np.sum(np.square(np.minimum(a, cap), dtype=np.float32))) for a in self.strips)
+            self._mean_square[plan.cap] = total / sum(a.size for a in self.strips)
+        ms = self._mean_square[plan.cap]
         rms_cap = RMS_CAP * self.strength
         return (min(1.0, rms_cap / math.sqrt(ms)) if ms > 0 else 1.0) * plan.gain
 
@@ -151,19 +177,26 @@ class Embedder:
         out = np.empty_like(planes)
         scale = np.float32(self._scale(plan))
         signal = energy = count = 0.0
-        for r0 in range(0, h, STRIP):
+        for r0, amplitude in zip(range(0, h, STRIP), self.strips, strict=True):
             r1 = min(h, r0 + STRIP)
             off = r0 % TILE
-            delta = self._amplitude(r0, r1, plan.cap) * scale * self.tiled[off : off + (r1 - r0), :w]
+            amp = amplitude.astype(np.float32, copy=False)
+            if plan.cap < math.inf:
+                amp = np.minimum(amp, np.float32(plan.cap))
+            delta = amp * scale * self.tiled[off : off + (r1 - r0), :w]
             np.clip(delta, -self.ceiling, self.ceiling, out=delta)
-            source = planes[r0:r1].astype(np.float32)
-            block = source + delta[..., None]
+            source = planes[r0:r1]
             if integer:
-                np.rint(block, out=block)
+                # The host is integer, so rounding the sum is the host plus the rounded change.
+                step = np.rint(delta).astype(np.int16)
+                block = source.astype(np.int16) + step[..., None]
                 np.clip(block, 0, 255, out=block)
-            out[r0:r1] = block.astype(planes.dtype)
+                out[r0:r1] = block
+            else:
+                block = source + delta[..., None]
+                out[r0:r1] = block.astype(planes.dtype)
             # The realised change (after rounding and clipping) on every 4th row: enough for its projection.
-            realized = luma(block[::4]) - luma(source[::4])
+            realized = luma(block[::4].astype(np.float32)) - luma(source[::4].astype(np.float32))
             signal += float(np.sum(realized * delta[::4]))
             energy += float(np.sum(delta[::4] ** 2))
             count += realized.size
@@ -176,13 +209,14 @@ class Embedder:
         count = 0
         for p in self.probes:
             y = marked[p.rows].astype(np.float32)
-            sq_err += float(np.sum((y - p.planes) ** 2))
+            change = (y - p.planes).reshape(-1)
+            sq_err += float(change @ change)
             count += y.size
             d = luma(y) - p.y
             # SSIM statistics of the marked luma from the host's and three filters of the change.
-            my = p.mean + _gauss(d)
-            cross = p.second + _gauss(p.y * d)
-            second_y = 2.0 * cross - p.second + _gauss(d * d)
+            my = p.mean + _gauss(d, p.step)
+            cross = p.second + _gauss(p.y * d, p.step)
+            second_y = 2.0 * cross - p.second + _gauss(d * d, p.step)
             vy = second_y - my * my
             cxy = cross - p.mean * my
             num = (2 * p.mean * my + SSIM_C1) * (2 * cxy + SSIM_C2)
@@ -199,7 +233,7 @@ class Embedder:
         ssim_loss, mse = loss
         if ssim_loss <= 0 or mse <= 0:
             return Plan(gain=MAX_GAIN)
-        var = np.concatenate([p.var.reshape(-1) for p in self.probes])
+        var = self._sample
         masking = 2.0 * var + SSIM_C2
         amp = (SSIM_K * self.strength) * np.sqrt(masking)
         rms_cap = RMS_CAP * self.strength
@@ -220,6 +254,11 @@ class Embedder:
             if benefit > best[0] * 1.02:  # a cap must earn its keep
                 best = (benefit, Plan(cap, gain))
         return best[1]
+
+
+def _plan_stride(probes: list[_Probe]) -> int:
+    """Stride over the probes' variance samples that leaves about PLAN_SAMPLES of them for the plan."""
+    return max(1, sum(p.var.size for p in probes) // PLAN_SAMPLES)
 
 
 def _band_starts(h: int, band: int) -> list[int]:

@@ -43,8 +43,32 @@ def box(x: F32, size: int) -> F32:
 def gaussian(x: F32, sigma: float, truncate: float = 3.0) -> F32:
     """Gaussian smoothing, like ndimage.gaussian_filter with mode 'reflect'."""
     x = np.asarray(x, dtype=np.float32)
+    across = ndimage.gaussian_filter1d(x, sigma, axis=1, truncate=truncate, mode="reflect")
+    return _rows(across, _kernel(sigma, truncate))
+
+
+def _kernel(sigma: float, truncate: float) -> npt.NDArray[np.float64]:
     radius = int(truncate * sigma + 0.5)
     kernel = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
-    kernel /= kernel.sum()
-    across = ndimage.gaussian_filter1d(x, sigma, axis=1, truncate=truncate, mode="reflect")
-    return _rows(across, kernel)
+    normalised: npt.NDArray[np.float64] = kernel / kernel.sum()
+    return normalised
+
+
+def gaussian_sampled(x: F32, sigma: float, truncate: float, step: int) -> F32:
+    """gaussian(x, sigma, truncate)[::step, ::step], computed only at those samples."""
+    x = np.asarray(x, dtype=np.float32)
+    kernel = _kernel(sigma, truncate)
+    r = kernel.size // 2
+    h, w = x.shape
+    if step == 1 or r >= min(h, w):
+        return gaussian(x, sigma, truncate)[::step, ::step]
+    rows = np.pad(x, ((r, r), (0, 0)), mode="symmetric")
+    acc = rows[r : r + h : step] * np.float32(kernel[r])
+    for i in range(r):
+        acc += (rows[i : i + h : step] + rows[2 * r - i : 2 * r - i + h : step]) * np.float32(kernel[i])
+    cols = np.pad(acc, ((0, 0), (r, r)), mode="symmetric")
+    out = cols[:, r : r + w : step] * np.float32(kernel[r])
+    for i in range(r):
+        out += (cols[:, i : i + w : step] + cols[:, 2 * r - i : 2 * r - i + w : step]) * np.float32(kernel[i])
+    res: F32 = out.astype(np.float32, copy=False)
+    return res
