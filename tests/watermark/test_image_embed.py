@@ -10,7 +10,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from synthguard.errors import CapacityTooLow
-from synthguard.watermark import Payload
+from synthguard.watermark import Payload, image_embed
 from synthguard.watermark import image_filters as filters
 from synthguard.watermark.image import detect_image, embed_image
 from synthguard.watermark.image_embed import CEILING, Embedder, Plan, correction, ssim_step
@@ -102,11 +102,28 @@ def test_real_text_screenshot_quality_and_jpeg() -> None:
     assert detect_image(jpeg(marked, 50), KEY).payload == PAYLOAD
 
 
-def test_tall_image_is_embedded_in_strips_within_budget() -> None:
-    img = synthetic(300, 1300, seed=5)  # taller than one strip: probes and strip-wise amplitude
+@pytest.mark.parametrize("whole_probe_pixels", [image_embed.WHOLE_PROBE_PIXELS, 0])
+def test_tall_image_is_embedded_in_strips_within_budget(
+    monkeypatch: pytest.MonkeyPatch, whole_probe_pixels: int
+) -> None:
+    # Taller than one strip: strip-wise amplitude, measured whole or (on huge images) in bands of rows.
+    monkeypatch.setattr(image_embed, "WHOLE_PROBE_PIXELS", whole_probe_pixels)
+    img = synthetic(300, 1300, seed=5)
     marked = embed_image(img, PAYLOAD, KEY)
     assert psnr(img, marked) >= 40.0 and ssim(img, marked) >= 0.98
     assert detect_image(marked, KEY).payload == PAYLOAD
+
+
+def test_banded_measurement_agrees_with_the_whole_image(monkeypatch: pytest.MonkeyPatch) -> None:
+    img = synthetic(300, 1300, seed=6)
+    planes = np.asarray(img)
+    whole = Embedder(planes, tile_for(KEY, PAYLOAD), 1.0)
+    out, _ = whole.embed(Plan())
+    monkeypatch.setattr(image_embed, "WHOLE_PROBE_PIXELS", 0)
+    banded = Embedder(planes, tile_for(KEY, PAYLOAD), 1.0)
+    (loss_w, mse_w), (loss_b, mse_b) = whole.quality_loss(out), banded.quality_loss(out)
+    assert math.isclose(1.0 - loss_w, ssim(img, Image.fromarray(out, "RGB")), abs_tol=5e-4)
+    assert loss_b != loss_w and math.isclose(loss_b, loss_w, rel_tol=0.05) and math.isclose(mse_b, mse_w, rel_tol=0.05)
 
 
 def test_correction_aims_at_the_binding_target() -> None:

@@ -48,6 +48,7 @@ _PROBE_ROWS = 256
 # Samples of the SSIM map measured per image: the map is smooth over its 1.5-pixel window, so a stride
 # keeping this many estimates the mean to ~2e-4 (the SSIM target has 1.5e-3 of margin).
 SSIM_SAMPLES = 40_000
+WHOLE_PROBE_PIXELS = 12_000_000  # up to this size the whole image is measured (its luma kept: 48 MB)
 PLAN_SAMPLES = 20_000  # variance samples the plan scores its caps on
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
@@ -86,10 +87,9 @@ def ssim_step(pixels: int) -> int:
 
 @dataclass
 class _Probe:
-    """One band of measured rows: the host's planes and the mark-independent SSIM statistics."""
+    """One band of measured rows: the host's luma and the mark-independent SSIM statistics."""
 
     rows: slice
-    planes: F32
     y: F32
     step: int  # the SSIM map is evaluated on every step-th row and column
     mean: F32  # Gaussian mean of y, sampled
@@ -99,11 +99,10 @@ class _Probe:
 
 
 def _probe(planes: npt.NDArray[Any], rows: slice, step: int, var: F32 | None = None) -> _Probe:
-    x = planes[rows].astype(np.float32)
-    y = luma(x)
+    y = luma(planes[rows].astype(np.float32))
     var = local_variance(y) if var is None else var
     mean, second = _gauss(y, step), _gauss(y * y, step)
-    return _Probe(rows, x, y, step, mean, second, second - mean * mean, var[::2, ::2])
+    return _Probe(rows, y, step, mean, second, second - mean * mean, var[::2, ::2])
 
 
 @dataclass(frozen=True)
@@ -129,15 +128,23 @@ class Embedder:
             var = local_variance(luma(planes))
             self.strips = [masking_amplitude(var, strength)]
             self.probes = [_probe(planes, slice(0, h), ssim_step(h * w), var)]
+            return
+        # Large images keep the amplitude in half precision (an 80 MP image: 160 MB instead of 320).
+        self.strips = [self._strip_amplitude(r0).astype(np.float16) for r0 in range(0, h, STRIP)]
+        if h * w <= WHOLE_PROBE_PIXELS:
+            self.probes = [_probe(planes, slice(0, h), ssim_step(h * w), self._variance(0, h))]
         else:
-            # Large images keep the amplitude in half precision (an 80 MP image: 160 MB instead of 320).
-            self.strips = [self._strip_amplitude(r0).astype(np.float16) for r0 in range(0, h, STRIP)]
             step = ssim_step(4 * _PROBE_ROWS * w)
             self.probes = [
                 _probe(planes, slice(s, s + _PROBE_ROWS), step, self._variance(s, s + _PROBE_ROWS))
                 for s in _band_starts(h, _PROBE_ROWS)
             ]
-        self._sample = np.concatenate([p.var.reshape(-1) for p in self.probes])[:: _plan_stride(self.probes)]
+
+    @property
+    def _sample(self) -> F32:
+        """Local-variance samples the plan scores its caps on."""
+        sample: F32 = np.concatenate([p.var.reshape(-1) for p in self.probes])[:: _plan_stride(self.probes)]
+        return sample
 
     def _strip_amplitude(self, r0: int) -> F32:
         """Masking amplitude of the strip starting at row r0 (its variance sees 4 rows beyond each end)."""
@@ -208,11 +215,11 @@ class Embedder:
         ssim_loss = sq_err = 0.0
         count = 0
         for p in self.probes:
-            y = marked[p.rows].astype(np.float32)
-            change = (y - p.planes).reshape(-1)
-            sq_err += float(change @ change)
-            count += y.size
-            d = luma(y) - p.y
+            change = np.subtract(marked[p.rows], self.planes[p.rows], dtype=np.float32)
+            flat = change.reshape(-1)
+            sq_err += float(flat @ flat)
+            count += flat.size
+            d = luma(change)  # luma is linear: the change of the luma
             # SSIM statistics of the marked luma from the host's and three filters of the change.
             my = p.mean + _gauss(d, p.step)
             cross = p.second + _gauss(p.y * d, p.step)
