@@ -9,6 +9,7 @@ from synthguard.errors import CodeInvalid, InputError, KeyError_
 from synthguard.watermark.payload import (
     CODED_BITS,
     DATA_BITS,
+    MAX_LIST_SIZE,
     SERIAL_BITS,
     Payload,
     ProducerTable,
@@ -70,6 +71,30 @@ def test_wrong_key_and_noise_do_not_decode() -> None:
     assert decode(chips, OTHER) is None
     rng = np.random.default_rng(2)
     assert sum(decode(rng.normal(size=CODED_BITS), KEY) is not None for _ in range(200)) == 0
+
+
+def test_list_decoding_reaches_further_than_the_best_path_alone() -> None:
+    rng = np.random.default_rng(5)
+    payload = Payload(7, 123_456_789)
+    chips = encode(payload, KEY).astype(float)
+    plain = listed = 0
+    for _ in range(120):
+        soft = chips + rng.normal(0, 1.25, CODED_BITS)  # about -2 dB per chip: the plain decoder's waterfall
+        got_plain, got_list = decode(soft, KEY), decode(soft, KEY, list_size=4)
+        assert got_plain is None or got_list == got_plain  # the best path is the list's first candidate
+        plain += got_plain == payload
+        listed += got_list == payload
+    assert listed >= plain + 12
+
+
+def test_list_decoding_of_noise_and_wrong_keys_finds_nothing() -> None:
+    rng = np.random.default_rng(6)
+    assert sum(decode(rng.normal(size=CODED_BITS), KEY, list_size=8) is not None for _ in range(300)) == 0
+    assert decode(encode(Payload(3, 4), KEY), OTHER, list_size=8) is None
+    assert decode(encode(Payload(3, 4), KEY), KEY, list_size=1) == Payload(3, 4)
+    for size in (0, MAX_LIST_SIZE + 1):
+        with pytest.raises(InputError):
+            decode(encode(Payload(3, 4), KEY), KEY, list_size=size)
 
 
 def test_forged_frame_without_key_fails() -> None:

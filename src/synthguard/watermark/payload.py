@@ -52,6 +52,7 @@ _STATES = 1 << _MEMORY
 _GENERATORS = (0o133, 0o171, 0o165)
 RATE = len(_GENERATORS)
 CODED_BITS = (FRAME_BITS + _MEMORY) * RATE
+MAX_LIST_SIZE = 32  # list decoding beyond this buys little and weakens the tag's false-accept bound
 
 _DOMAIN = b"synthguard/watermark/v1/"
 
@@ -200,6 +201,37 @@ def _viterbi(soft: FloatArray) -> list[int]:
     return bits[: steps - _MEMORY]
 
 
+def _list_viterbi(soft: FloatArray, size: int) -> list[list[int]]:
+    """The `size` most likely tail-terminated frames, best first (parallel list Viterbi: `size` survivors per state)."""
+    steps = soft.size // RATE
+    branch = soft.reshape(steps, RATE) @ _OUT.T
+    ns = np.arange(_STATES)
+    pred0, pred1 = ns >> 1, (ns >> 1) | (_STATES >> 1)
+    metric = np.full((_STATES, size), -np.inf)
+    metric[0, 0] = 0.0
+    from_state = np.empty((steps, _STATES, size), dtype=np.int16)
+    from_rank = np.empty((steps, _STATES, size), dtype=np.int16)
+    for t in range(steps):
+        merged = np.concatenate(
+            [metric[pred0] + branch[t, ns][:, None], metric[pred1] + branch[t, ns | _STATES][:, None]], axis=1
+        )
+        order = np.argsort(-merged, axis=1, kind="stable")[:, :size]
+        metric = np.take_along_axis(merged, order, axis=1)
+        from_state[t] = np.where(order >= size, pred1[:, None], pred0[:, None])
+        from_rank[t] = order % size
+    frames = []
+    for final_rank in range(size):
+        if not np.isfinite(metric[0, final_rank]):
+            break
+        state, rank, bits = 0, final_rank, []
+        for t in range(steps - 1, -1, -1):
+            bits.append(state & 1)
+            state, rank = int(from_state[t, state, rank]), int(from_rank[t, state, rank])
+        bits.reverse()
+        frames.append(bits[: steps - _MEMORY])
+    return frames
+
+
 def encode(payload: Payload, key: bytes) -> ChipArray:
     """The CODED_BITS keyed chips (+1/-1, int8) that carry a payload."""
     key = check_key(key)
@@ -208,21 +240,28 @@ def encode(payload: Payload, key: bytes) -> ChipArray:
     return (_conv_encode(_int_to_bits(frame, FRAME_BITS)) * _whitening(key)).astype(np.int8)
 
 
-def decode(soft: npt.ArrayLike, key: bytes) -> Payload | None:
-    """Soft-decision decode CODED_BITS chip estimates; the payload if its keyed tag verifies, else None."""
+def decode(soft: npt.ArrayLike, key: bytes, *, list_size: int = 1) -> Payload | None:
+    """Soft-decision decode CODED_BITS chip estimates; the payload if its keyed tag verifies, else None.
+
+    With list_size L > 1 the L most likely frames are tried in order and the first whose tag verifies
+    wins: about 0.5 dB more reach, at L times the chance (L * 2**-TAG_BITS) that noise passes the tag.
+    """
     key = check_key(key)
+    if not 1 <= list_size <= MAX_LIST_SIZE:
+        raise InputError(f"watermark decode list size must be in [1, {MAX_LIST_SIZE}], got {list_size}")
     values = np.asarray(soft, dtype=np.float64).reshape(-1)
     if values.size != CODED_BITS:
         raise InputError(f"watermark decode needs {CODED_BITS} soft values, got {values.size}")
-    values = np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
-    bits = _viterbi(values * _whitening(key))
-    frame = 0
-    for bit in bits:
-        frame = (frame << 1) | bit
-    data, tag = frame >> TAG_BITS, frame & ((1 << TAG_BITS) - 1)
-    if not hmac.compare_digest(_tag(key, data).to_bytes(4, "big"), tag.to_bytes(4, "big")):
-        return None
-    return Payload.from_int(data)
+    values = np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0) * _whitening(key)
+    candidates = [_viterbi(values)] if list_size == 1 else _list_viterbi(values, list_size)
+    for bits in candidates:
+        frame = 0
+        for bit in bits:
+            frame = (frame << 1) | bit
+        data, tag = frame >> TAG_BITS, frame & ((1 << TAG_BITS) - 1)
+        if hmac.compare_digest(_tag(key, data).to_bytes(4, "big"), tag.to_bytes(4, "big")):
+            return Payload.from_int(data)
+    return None
 
 
 def derive_serial(produce_id: str, key: bytes) -> int:
