@@ -3,6 +3,7 @@ blind-watermark, same images, same attacks, same run.
 
 Usage: python benchmarks/watermark_image.py [--max-side 768] [--images 30] [--riva 8] [--fp 300] [--only-fp]
        python benchmarks/watermark_image.py --payload-seeds 7,11,13,17   (ours only, several payloads per image)
+       python benchmarks/watermark_image.py --speed   (CPU time, best of 3, ours beside the classical peers)
 Images: /work/shared/data/images (SVG skipped), each scaled so its long side is at most --max-side, plus
 centre/corner crops of the large ones until there are --images. Prints markdown tables.
 """
@@ -166,7 +167,11 @@ def main() -> None:
     ap.add_argument("--only-fp", action="store_true", help="run only the false-positive measurement")
     ap.add_argument("--fp-seed", type=int, default=0, help="seed of the false-positive samples (split long runs)")
     ap.add_argument("--payload-seeds", default="", help="ours only: comma-separated payload seeds, rates over all")
+    ap.add_argument("--speed", action="store_true", help="CPU time per megapixel, ours beside the classical peers")
     args = ap.parse_args()
+    if args.speed:
+        speed(load_images(args.max_side, args.images), args.peer_images)
+        return
     if args.only_fp:
         false_positives(args.fp, args.fp_seed)
         return
@@ -281,6 +286,80 @@ def payload_rates(images: list[tuple[str, Image.Image]], seeds: list[int]) -> No
     print("|---|---|---|---|")
     for attack in ATTACKS:
         print(f"| {attack} | {exact[attack]}/{trials} | {exact[attack] / trials:.3f} | {', '.join(failures[attack])} |")
+
+
+def _cpu_best(fn: Callable[[], object], reps: int) -> tuple[float, object]:
+    """Best single-process CPU time (all threads) of reps calls, and the last result."""
+    best, result = math.inf, None
+    for _ in range(reps):
+        t0 = time.process_time()
+        result = quiet(fn)
+        best = min(best, time.process_time() - t0)
+    return best, result
+
+
+def full_size_images() -> list[tuple[str, Image.Image]]:
+    """The shared images of at least 2 MP at their own resolution, one per size."""
+    out: dict[tuple[int, int], tuple[str, Image.Image]] = {}
+    for path in sorted(DATA.iterdir()):
+        if path.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp"):
+            with Image.open(path) as probe:
+                size = probe.size
+            if size[0] * size[1] >= 2_000_000 and size not in out:
+                out[size] = (path.stem, Image.open(path).convert("RGB"))
+    return sorted(out.values(), key=lambda item: item[1].width * item[1].height)
+
+
+def speed(images: list[tuple[str, Image.Image]], peer_images: int) -> None:
+    """Embed and detect CPU ms per megapixel (best of 3 calls), ours beside the classical peers, same run."""
+    methods: list[Method] = [Ours()]
+    for algo in ("dwtDct", "dwtDctSvd"):
+        try:
+            methods.append(InvisibleWatermark(algo))
+        except Exception as exc:
+            print(f"skip imwatermark {algo}: {exc}")
+    methods.append(BlindWatermark())
+    sets = [("benchmark set", images[:peer_images]), ("full size (2-15 MP)", full_size_images())]
+    rows: dict[tuple[str, str], tuple[float, float, int]] = {}
+    rng = np.random.default_rng(3)
+    for set_name, group in sets:
+        for m in methods:
+            if m.name == "blind-watermark" and set_name.startswith("full"):
+                continue  # ~5 s per megapixel: minutes per image
+            embed_s = detect_s = mp = 0.0
+            count = 0
+            for _, img in group:
+                bits = rng.integers(0, 2, m.nbits)
+                try:
+                    t_embed, marked = _cpu_best(lambda m=m, img=img, bits=bits: m.embed(img, bits), 3)
+                except Exception:
+                    continue  # a refused image (capacity too low) is left out for this method
+                assert isinstance(marked, Image.Image)
+                t_detect, _ = _cpu_best(lambda m=m, marked=marked: m.read(marked), 3)
+                embed_s, detect_s, mp, count = (
+                    embed_s + t_embed,
+                    detect_s + t_detect,
+                    mp + img.width * img.height / 1e6,
+                    count + 1,
+                )
+            if count:
+                rows[(set_name, m.name)] = (1000 * embed_s / mp, 1000 * detect_s / mp, count)
+            print(f"speed: {set_name} {m.name} done", file=sys.stderr, flush=True)
+    print("### CPU time per megapixel (single process, all threads; best of 3 calls per image)\n")
+    print(
+        "| images | method | n | embed ms/MP | detect ms/MP (unattacked) | embed: peer / ours | detect: peer / ours |"
+    )
+    print("|---|---|---|---:|---:|---:|---:|")
+    for set_name, _ in sets:
+        ours = rows.get((set_name, "synthguard"))
+        for m in methods:
+            row = rows.get((set_name, m.name))
+            if row is None or ours is None:
+                continue
+            print(
+                f"| {set_name} | {m.name} | {row[2]} | {row[0]:.0f} | {row[1]:.0f} | "
+                f"{row[0] / ours[0]:.2f} | {row[1] / ours[1]:.2f} |"
+            )
 
 
 def _presence_z(alpha: float) -> float:

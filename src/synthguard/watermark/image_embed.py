@@ -8,8 +8,9 @@ detector-side energy (the detector divides by the local contrast, so energy at s
 little while costing much PSNR), and scales the whole mark until the binding target is met; each later
 pass is measured again and its gain corrected.
 
-Costs that do not depend on the mark (the host's luma, local variance, SSIM statistics of the measured
-rows) are computed once per image, so a pass is an add, a rounding and three Gaussian filters.
+Costs that do not depend on the mark (the host's luma, local variance, mask amplitude, SSIM statistics)
+are computed once per image, so a pass is an integer add and three Gaussian filters evaluated only on a
+sampled grid of the SSIM map.
 """
 
 from __future__ import annotations
