@@ -37,6 +37,7 @@ from synthguard.watermark.image_sync import (
     fold_lattice,
     search_pilot,
     whiten,
+    whiten_linear,
 )
 from synthguard.watermark.payload import TAG_BITS, Payload, check_key, decode, gaussian_p_value
 
@@ -155,7 +156,7 @@ def embed_image(
     if self_check:
         direct = res.mode == mode and mode in ("L", "LA", "RGB", "RGBA")  # the luma of the planes just made
         marked_luma = _luma(out_planes) if direct else image_luma(res)
-        found = _evaluate(marked_luma, IDENTITY, pattern_for(key), transforms=range(1))  # not flipped
+        found = _self_check_hit(marked_luma, pattern_for(key))
         if found.z < _SELF_CHECK_Z or decode(_chip_soft(found.whitened, pattern_for(key)), key) != payload:
             raise CapacityTooLow(
                 f"image {img.width}x{img.height} cannot carry the payload reliably (self-check z={found.z:.1f})"
@@ -246,12 +247,18 @@ def _read(hit: PilotHit, pat: Pattern, key: bytes) -> Payload | None:
     return decode(_chip_soft(hit.whitened, pat), key, list_size=LIST_SIZE)
 
 
+def _self_check_hit(y: F32, pat: Pattern) -> PilotHit:
+    """The unattacked mark's pilot on the identity lattice, whitened linearly (see whiten_linear)."""
+    region = _centre(y, CANVAS_MAX + 16)
+    return search_pilot(fold_lattice(whiten_linear(region), IDENTITY), pat, range(1))  # not flipped
+
+
 def _whitened(y: F32, scale: float, cache: dict[float, F32]) -> F32:
     """The whitened centre region for a lattice scale (filters widen with upscaling), cached per scale step."""
     factor = max(0.5, round(scale * 4) / 4)
     if factor not in cache:
         region = _centre(y, int(CANVAS_MAX * max(factor, 1.0)) + 16)
-        cache[factor] = whiten(region, 3.0 * factor, 6.0 * factor)
+        cache[factor] = whiten(region, factor)
     return cache[factor]
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 from scipy import fft as sfft
@@ -25,6 +26,8 @@ F64 = npt.NDArray[np.float64]
 
 SYNC_WINDOW = 768  # side of the centre window used for the autocorrelation (pixels of the input)
 CANVAS_MAX = 1024  # side of the largest canonical canvas folded (tile pixels)
+MEDIAN_SIDE = 5  # host estimate window at scale 1 (pixels)
+NORM_SIGMA = 3.0  # contrast-normalisation window at scale 1 (the box has this Gaussian's variance)
 MIN_SCALE, MAX_SCALE = 0.42, 2.2
 MAX_LATTICE_CANDIDATES = 6
 _POOL = 40  # lattices built from autocorrelation peaks before the band check picks the candidates
@@ -57,11 +60,35 @@ class Lattice:
 IDENTITY = Lattice((float(TILE), 0.0), (0.0, float(TILE)))
 
 
-def whiten(y: F32, sigma_lo: float = 3.0, sigma_norm: float = 6.0) -> F32:
-    """Band-pass and contrast-normalise luma so every region counts alike; clips edges' outliers."""
+def whiten(y: F32, scale: float = 1.0) -> F32:
+    """Subtract an edge-preserving estimate of the host and contrast-normalise; clips outliers.
+
+    The host estimate is a median over MEDIAN_SIDE x MEDIAN_SIDE pixels (widened with the lattice scale):
+    it keeps the steps of text, borders and cartoon outlines, so they leave little in the residual,
+    while the fine-grained mark is removed from the estimate and stays in the residual. A linear
+    high-pass would leave every edge's ringing there and drown the mark nearby.
+    """
     y = np.asarray(y, dtype=np.float32)
-    high = y - filters.gaussian(y, sigma_lo, truncate=3.0)
-    size = max(3, round(sigma_norm * 12**0.5) | 1)  # a box with the Gaussian's variance: far cheaper
+    side = max(3, round(MEDIAN_SIDE * scale) | 1)
+    # OpenCV's median needs 8 bits for windows above 5; the residual keeps y's own precision.
+    grey = np.clip(np.rint(y), 0, 255).astype(np.uint8)
+    high = y - cv2.medianBlur(grey, side).astype(np.float32)
+    size = max(3, round(NORM_SIGMA * scale * 12**0.5) | 1)  # a box with the Gaussian's variance: far cheaper
+    energy = filters.box(high * high, size)
+    out = high / np.sqrt(energy + np.float32(4.0))
+    res: F32 = np.clip(out, -3.0, 3.0, out=out)
+    return res
+
+
+def whiten_linear(y: F32, scale: float = 1.0) -> F32:
+    """The linear variant of whiten: a Gaussian high-pass (sigma 3) instead of the median's residual.
+
+    It leaves edges' ringing in the residual much as a codec leaves noise in flat areas, so the mark's
+    strength by this measure predicts what survives compression; the embedder's self-check uses it.
+    """
+    y = np.asarray(y, dtype=np.float32)
+    high = y - filters.gaussian(y, 3.0 * scale, truncate=3.0)
+    size = max(3, round(6.0 * scale * 12**0.5) | 1)
     energy = filters.box(high * high, size)
     out = high / np.sqrt(energy + np.float32(4.0))
     res: F32 = np.clip(out, -3.0, 3.0, out=out)
