@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     try:
         for height in [int(s) for s in args.sizes.split(",")]:
             rows: dict[str, list[tuple[bool, bool]]] = {}
-            speed, detect_s, fp = [], [], []
+            speed, detect_s, fp, zs = [], [], [], []
             for c in range(args.clips):
                 picture = IMAGES / PICTURES[(c + height) % len(PICTURES)]
                 clip = make_clip(work / f"c{height}_{c}.mp4", picture, SIZES[height], args.seconds)
@@ -113,6 +113,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
                     found = detect_video(target, KEY)
                     detect_s.append(time.process_time() - t0)
                     rows.setdefault(name, []).append((found.present, found.payload == payload))
+                    zs.append(found.z)
                     print(
                         height,
                         c,
@@ -138,6 +139,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
                     }
                     for name, v in rows.items()
                 },
+                "lowest_z_marked": min(zs),
                 "unmarked_min_p": min(fp) if fp else None,
                 "unmarked_n": len(fp),
             }
@@ -164,7 +166,8 @@ def main() -> None:
         assert isinstance(r, dict)
         print(
             f"\n{size}: embed {r['embed_fps_per_cpu_core']:.1f} fps per CPU core "
-            f"({r['embed_fps_wall']:.1f} wall, realtime = {FPS}), detect {r['detect_cpu_s_mean']:.2f} s CPU"
+            f"({r['embed_fps_wall']:.1f} wall, realtime = {FPS}), detect {r['detect_cpu_s_mean']:.2f} s CPU, "
+            f"lowest z {r['lowest_z_marked']:.1f}, unmarked smallest p {r['unmarked_min_p']}"
         )
         print("| attack | detected | exact payload |\n|---|---|---|")
         for name, a in r["attacks"].items():

@@ -16,6 +16,7 @@ from scipy import ndimage
 from synthguard.errors import CapacityTooLow, CorruptInput, InputError
 from synthguard.watermark import Payload
 from synthguard.watermark.video import NoVideoStream, detect_video, embed_video
+from synthguard.watermark.video_mark import BLOCK, RMS_CAP, SSIM_C2, SSIM_K, FramePattern
 
 KEY = b"test-key-0123456789abcdef-000000"
 OTHER_KEY = b"another-key-0123456789abcdef-000"
@@ -149,6 +150,27 @@ def test_change_is_small(clip: Path, marked: Path) -> None:
             yb = fb.to_ndarray(format="gray").astype(np.float64)
             assert 10 * np.log10(255**2 / np.mean((ya - yb) ** 2)) > 38.0
             break
+
+
+def test_frame_mark_is_the_block_mask_formula() -> None:
+    """The per-frame step equals the mask written out directly (block variance, 3x3 smoothing, RMS cap, edges)."""
+    h, w = 141, 203  # not multiples of the block: the last partial rows and columns take the last block's value
+    y = np.asarray(backdrop(w, h, seed=3).convert("L"), dtype=np.uint8)
+    pattern = FramePattern(KEY, PAYLOAD, w, h, 1.0)
+    blocks = y[: h // BLOCK * BLOCK, : w // BLOCK * BLOCK].astype(np.float64)
+    blocks = (
+        blocks.reshape(h // BLOCK, BLOCK, w // BLOCK, BLOCK).transpose(0, 2, 1, 3).reshape(h // BLOCK, w // BLOCK, -1)
+    )
+    amp = ndimage.uniform_filter(SSIM_K * np.sqrt(2.0 * blocks.var(axis=2) + SSIM_C2), 3, mode="nearest")
+    amp *= min(1.0, RMS_CAP / np.sqrt(np.mean(amp**2)))
+    full = np.repeat(np.repeat(amp, BLOCK, axis=0), BLOCK, axis=1)
+    full = np.pad(full, ((0, h - full.shape[0]), (0, w - full.shape[1])), mode="edge")
+    expected = np.clip(np.rint(y + full * pattern.pattern), 0, 255)
+    out = np.zeros_like(y)
+    marked, rms = pattern.mark(y, out=out)
+    assert marked is out
+    assert np.abs(marked - expected).max() <= 1 and np.mean(marked == expected) > 0.999
+    assert rms == pytest.approx(np.sqrt(np.mean((expected - y)[::4, ::4] ** 2)), rel=0.02)
 
 
 @needs_ffmpeg

@@ -55,12 +55,25 @@ def scaled_tile(tile: F32, period: int) -> F32:
     return res
 
 
+def _sum_columns(rows: npt.NDArray[np.integer], bw: int) -> npt.NDArray[np.integer]:
+    """Sum each run of BLOCK adjacent columns: BLOCK strided adds (a reduction over a length-8 axis is slower)."""
+    acc = rows[:, 0 : bw * BLOCK : BLOCK].copy()
+    for k in range(1, BLOCK):
+        acc += rows[:, k : bw * BLOCK : BLOCK]
+    return acc
+
+
 def _block_variance(core: U8, bh: int, bw: int) -> F32:
-    """Variance of every BLOCK x BLOCK block, from exact integer sums (contiguous reductions)."""
-    s1 = core.reshape(bh * BLOCK, bw, BLOCK).sum(axis=2, dtype=np.uint32).reshape(bh, BLOCK, bw).sum(axis=1)
+    """Variance of every BLOCK x BLOCK block, from exact integer sums.
+
+    The BLOCK rows of each block row are summed first (numpy adds whole contiguous rows), then the BLOCK
+    columns of each block on the BLOCK times smaller result.
+    """
+    w = bw * BLOCK
+    s1 = _sum_columns(core.reshape(bh, BLOCK, w).sum(axis=1, dtype=np.uint16), bw)  # at most 64*255, fits
     sq = core.astype(np.uint16)
     sq *= sq  # at most 255^2, fits
-    s2 = sq.reshape(bh * BLOCK, bw, BLOCK).sum(axis=2, dtype=np.uint32).reshape(bh, BLOCK, bw).sum(axis=1)
+    s2 = _sum_columns(sq.reshape(bh, BLOCK, w).sum(axis=1, dtype=np.uint32), bw)
     mean = s1 / float(BLOCK * BLOCK)
     var: F32 = np.maximum(s2 / float(BLOCK * BLOCK) - mean * mean, 0.0).astype(np.float32)
     return var
@@ -76,7 +89,6 @@ class FramePattern:
         self.pattern: F32 = np.ascontiguousarray(np.tile(tile, reps)[:height, :width], dtype=np.float32)
         self.width, self.height = width, height
         self.strength = strength
-        self._amp: F32 = np.empty((height, width), dtype=np.float32)
         self._work: F32 = np.empty((height, width), dtype=np.float32)
 
     def block_amplitude(self, y: U8) -> F32:
@@ -94,27 +106,33 @@ class FramePattern:
         out: F32 = amp.astype(np.float32, copy=False)
         return out
 
-    def mark(self, y: U8) -> tuple[U8, float]:
-        """The marked luma plane (uint8, same shape) and the realised RMS change in grey levels."""
+    def mark(self, y: U8, out: U8 | None = None) -> tuple[U8, float]:
+        """The marked luma plane (uint8, y's shape; written into out when given) and the realised RMS change.
+
+        The block amplitudes are widened to full rows only (BLOCK times fewer values than the frame) and
+        broadcast over each block row's BLOCK pixel rows, so no frame-sized amplitude array is built.
+        """
         h, w = y.shape
+        if out is None:
+            out = np.empty((h, w), dtype=np.uint8)
+        work = self._work
         blocks = self.block_amplitude(y)
         bh, bw = blocks.shape
-        amp = self._amp
         if bh and bw:
-            full = np.repeat(np.repeat(blocks, BLOCK, axis=0), BLOCK, axis=1)
-            amp[: bh * BLOCK, : bw * BLOCK] = full
-            if h > bh * BLOCK:
-                amp[bh * BLOCK :, : bw * BLOCK] = full[-1:]
-            if w > bw * BLOCK:
-                amp[:, bw * BLOCK :] = amp[:, bw * BLOCK - 1 : bw * BLOCK]
+            rows = np.empty((bh, w), dtype=np.float32)  # each block row's amplitude along x
+            rows[:, : bw * BLOCK] = np.repeat(blocks, BLOCK, axis=1)
+            rows[:, bw * BLOCK :] = blocks[:, -1:]
+            top = bh * BLOCK
+            np.multiply(
+                self.pattern[:top].reshape(bh, BLOCK, w), rows[:, None, :], out=work[:top].reshape(bh, BLOCK, w)
+            )
+            np.multiply(self.pattern[top:], rows[-1], out=work[top:])  # rows below the last full block
         else:
-            amp.fill(SSIM_K * self.strength * math.sqrt(SSIM_C2))
-        work = self._work
-        np.multiply(amp, self.pattern, out=work)
+            np.multiply(self.pattern, np.float32(SSIM_K * self.strength * math.sqrt(SSIM_C2)), out=work)
         work += y
         np.rint(work, out=work)
         np.clip(work, 0, 255, out=work)
-        out: U8 = work.astype(np.uint8)
+        np.copyto(out, work, casting="unsafe")
         step = 4  # the realised change measured on a subsample
         diff = out[::step, ::step].astype(np.float32) - y[::step, ::step]
         return out, float(np.sqrt(np.mean(diff * diff)))
