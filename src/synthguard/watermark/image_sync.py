@@ -73,11 +73,7 @@ def whiten(y: F32, scale: float = 1.0) -> F32:
     # OpenCV's median needs 8 bits for windows above 5; the residual keeps y's own precision.
     grey = np.clip(np.rint(y), 0, 255).astype(np.uint8)
     high = y - cv2.medianBlur(grey, side).astype(np.float32)
-    size = max(3, round(NORM_SIGMA * scale * 12**0.5) | 1)  # a box with the Gaussian's variance: far cheaper
-    energy = filters.box(high * high, size)
-    out = high / np.sqrt(energy + np.float32(4.0))
-    res: F32 = np.clip(out, -3.0, 3.0, out=out)
-    return res
+    return _normalise(high, NORM_SIGMA * scale)
 
 
 def whiten_linear(y: F32, scale: float = 1.0) -> F32:
@@ -88,7 +84,12 @@ def whiten_linear(y: F32, scale: float = 1.0) -> F32:
     """
     y = np.asarray(y, dtype=np.float32)
     high = y - filters.gaussian(y, 3.0 * scale, truncate=3.0)
-    size = max(3, round(6.0 * scale * 12**0.5) | 1)
+    return _normalise(high, 6.0 * scale)
+
+
+def _normalise(high: F32, sigma: float) -> F32:
+    """Divide by the local RMS (a box with a sigma Gaussian's variance: far cheaper) and clip to +-3."""
+    size = max(3, round(sigma * 12**0.5) | 1)
     energy = filters.box(high * high, size)
     out = high / np.sqrt(energy + np.float32(4.0))
     res: F32 = np.clip(out, -3.0, 3.0, out=out)
