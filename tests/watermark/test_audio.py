@@ -159,3 +159,16 @@ def test_feedback_decode_recovers_the_payload(marked: tuple[np.ndarray, np.ndarr
     best = audio_module._search(mono16, lay)[0][0]
     soft = audio_module._reweighted(best, lay, audio_module._soft_chips(best, lay))
     assert decode(soft, KEY) == PAYLOAD
+
+
+def test_search_evaluates_each_scale_once(marked: tuple[np.ndarray, np.ndarray]) -> None:
+    from scipy.signal import resample_poly
+
+    from synthguard.watermark import audio as audio_module
+
+    _, y = marked
+    mono16 = resample_poly(y.mean(axis=1), 160, 441).astype(np.float64)
+    cands, tried = audio_module._search(mono16, audio_module._layout(KEY))
+    scales = [(round(c.scale, 6), round(c.freq_scale, 6)) for c in cands]
+    assert len(scales) == len(set(scales))
+    assert tried == len(cands) * audio_module.PERIOD_SLOTS * 4

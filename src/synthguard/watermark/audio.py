@@ -283,10 +283,14 @@ def _search(mono16: FloatArray, lay: _Layout) -> tuple[list[_Candidate], int]:
     mix = dsp.choose_mix(plain_cells, dsp.energy_floor(plain_cells))
     found: list[_Candidate] = []
     tried = 0
+    done: set[tuple[float, float]] = set()  # the refinements around two neighbouring scales can coincide
 
     def evaluate(scale: float, freq_scale: float) -> None:
         nonlocal tried
         fs = round(freq_scale, 6)
+        if (round(scale, 6), fs) in done:  # evaluated already: no duplicate candidate, no double count
+            return
+        done.add((round(scale, 6), fs))
         if fs not in floor_cache:
             energy = power @ _band_matrix(fs)
             cum = dsp.cumulative(energy)
