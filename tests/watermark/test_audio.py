@@ -172,3 +172,10 @@ def test_search_evaluates_each_scale_once(marked: tuple[np.ndarray, np.ndarray])
     scales = [(round(c.scale, 6), round(c.freq_scale, 6)) for c in cands]
     assert len(scales) == len(set(scales))
     assert tried == len(cands) * audio_module.PERIOD_SLOTS * 4
+
+
+def test_false_positive_budget_with_list_decoding_stays_within_1e_6() -> None:
+    from synthguard.watermark import audio as audio_module
+
+    assert audio_module.LIST_SIZE > 1 and audio_module.LIST_GATE <= 1e-3
+    assert audio_module.SYNC_THRESHOLD + audio_module._tag_p() <= 1e-6

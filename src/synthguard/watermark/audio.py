@@ -48,8 +48,13 @@ MAX_DECODES = 12
 CANDIDATES_PER_SEGMENT = 4
 FEEDBACK_CANDIDATES = 2  # a segment's best alignments also get a second, slot-weighted decode
 FEEDBACK_SLOTS = 7  # window (slots, 224 ms) of the per-slot mark-strength estimate
-SYNC_THRESHOLD = 2.8e-7  # plus MAX_DECODES * 2**-24 for the tag: at most 1e-6 false positives in all
+SYNC_THRESHOLD = 2.8e-7  # plus the tag's share (below): at most 1e-6 false positives in all
 TAG_FALSE_ACCEPT = 2.0**-24
+# A candidate whose own sync p-value is at most LIST_GATE decodes the LIST_SIZE most likely frames (list
+# Viterbi). Noise reaches the gate with probability <= LIST_GATE, so the extra frames add at most
+# MAX_DECODES * (LIST_SIZE - 1) * LIST_GATE * 2**-24 (2.1e-9) to the MAX_DECODES * 2**-24 of the best paths.
+LIST_SIZE = 4
+LIST_GATE = 1e-3
 
 
 @dataclass(frozen=True)
@@ -384,17 +389,22 @@ def detect_audio(samples: npt.ArrayLike, sample_rate: int, key: bytes) -> Detect
             if decodes >= MAX_DECODES:
                 break
             decodes += 1
+            frames = LIST_SIZE if _sync_p(cand.z, tried) <= LIST_GATE else 1
             soft = _soft_chips(cand, lay)
-            found = decode(soft, key)
+            found = decode(soft, key, list_size=frames)
             if found is None and rank < FEEDBACK_CANDIDATES and decodes < MAX_DECODES:
                 decodes += 1
-                found = decode(_reweighted(cand, lay, soft), key)
+                found = decode(_reweighted(cand, lay, soft), key, list_size=frames)
             if found is not None:
-                p_tag = MAX_DECODES * TAG_FALSE_ACCEPT
-                return Detection(True, min(p_tag, _sync_p(cand.z, tried)), found, where)
+                return Detection(True, min(_tag_p(), _sync_p(cand.z, tried)), found, where)
     p = _sync_p(best_z, max(tried, 1))
     present = p <= SYNC_THRESHOLD
     return Detection(present, p, None, best_where if present else None)
+
+
+def _tag_p() -> float:
+    """Bound on noise passing the keyed tag in any decode: best paths, plus list frames behind the gate."""
+    return MAX_DECODES * TAG_FALSE_ACCEPT * (1 + (LIST_SIZE - 1) * LIST_GATE)
 
 
 def _sync_p(z: float, hypotheses: int) -> float:
