@@ -6,7 +6,7 @@ webm, at the source's x264 crf when it records one. Audio and subtitle packets a
 frame rate, time base, timestamps and display rotation are kept.
 
 ``detect_video`` pools contrast-normalised luma over the frames of the first ``max_seconds`` and runs the
-image detector (lattice sync for scaling/cropping, pilot search, soft Viterbi, calibrated p-value) once
+image detector (lattice sync for scaling/cropping, pilot search, list Viterbi, calibrated p-value) once
 on the pooled picture, so a per-frame signal too weak to read alone adds up across frames.
 """
 
