@@ -177,8 +177,11 @@ class Embedder:
         rms_cap = RMS_CAP * self.strength
         return (min(1.0, rms_cap / math.sqrt(ms)) if ms > 0 else 1.0) * plan.gain
 
-    def embed(self, plan: Plan) -> tuple[npt.NDArray[Any], float]:
-        """Add the masked tile to every colour plane, strip by strip; returns output and effective RMS change."""
+    def embed(self, plan: Plan, *, realised: bool = True) -> tuple[npt.NDArray[Any], float]:
+        """Add the masked tile to every colour plane, strip by strip; returns output and effective RMS change.
+
+        With realised=False the effective change is not measured (NaN is returned in its place).
+        """
         planes = self.planes
         h, w, _ = planes.shape
         integer = planes.dtype == np.uint8
@@ -203,11 +206,15 @@ class Embedder:
             else:
                 block = source + delta[..., None]
                 out[r0:r1] = block.astype(planes.dtype)
+            if not realised:
+                continue
             # The realised change (after rounding and clipping) on every 4th row: enough for its projection.
             realized = luma(block[::4].astype(np.float32)) - luma(source[::4].astype(np.float32))
             signal += float(np.sum(realized * delta[::4]))
             energy += float(np.sum(delta[::4] ** 2))
             count += realized.size
+        if not realised:
+            return out, math.nan
         effective = signal / math.sqrt(energy * count) if energy > 0 else 0.0
         return out, effective
 
@@ -296,7 +303,7 @@ def embed_within_budget(planes: npt.NDArray[Any], tile: F32, strength: float) ->
     if not (plan.gain > 1.03 or plan.gain < 1.0 or plan.cap < math.inf):
         return out, realized
     for _ in range(GAIN_ROUNDS):
-        out, _ = embedder.embed(plan)
+        out, _ = embedder.embed(plan, realised=False)
         fix = correction(embedder.quality_loss(out), strength)
         if _FIX_LOW <= fix <= _FIX_HIGH or (fix > 1.0 and plan.gain >= MAX_GAIN):
             break
