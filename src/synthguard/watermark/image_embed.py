@@ -141,12 +141,6 @@ class Embedder:
                 for s in _band_starts(h, _PROBE_ROWS)
             ]
 
-    @property
-    def _sample(self) -> F32:
-        """Local-variance samples the plan scores its caps on."""
-        sample: F32 = np.concatenate([p.var.reshape(-1) for p in self.probes])[:: _plan_stride(self.probes)]
-        return sample
-
     def _strip_amplitude(self, r0: int) -> F32:
         """Masking amplitude of the strip starting at row r0 (its variance sees 4 rows beyond each end)."""
         h = self.planes.shape[0]
@@ -248,7 +242,8 @@ class Embedder:
         ssim_loss, mse = loss
         if ssim_loss <= 0 or mse <= 0:
             return Plan(gain=MAX_GAIN)
-        var = self._sample
+        var = np.concatenate([p.var.reshape(-1) for p in self.probes])
+        var = var[:: max(1, var.size // PLAN_SAMPLES)]  # about PLAN_SAMPLES samples score the caps
         masking = 2.0 * var + SSIM_C2
         amp = (SSIM_K * self.strength) * np.sqrt(masking)
         rms_cap = RMS_CAP * self.strength
@@ -269,11 +264,6 @@ class Embedder:
             if benefit > best[0] * 1.02:  # a cap must earn its keep
                 best = (benefit, Plan(cap, gain))
         return best[1]
-
-
-def _plan_stride(probes: list[_Probe]) -> int:
-    """Stride over the probes' variance samples that leaves about PLAN_SAMPLES of them for the plan."""
-    return max(1, sum(p.var.size for p in probes) // PLAN_SAMPLES)
 
 
 def _band_starts(h: int, band: int) -> list[int]:
