@@ -19,6 +19,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 
@@ -76,6 +77,14 @@ def masking_amplitude(var: F32, strength: float) -> F32:
     return amp
 
 
+def add_saturated(source: npt.NDArray[np.uint8], step: npt.NDArray[np.int16]) -> npt.NDArray[np.uint8]:
+    """source (h, w, channels) plus step (h, w) on every channel, saturated to 0-255 (one OpenCV call)."""
+    channels = source.shape[2]
+    spread = step if channels == 1 else cv2.merge([step] * channels)
+    out: npt.NDArray[np.uint8] = cv2.add(np.ascontiguousarray(source), spread, dtype=cv2.CV_8U)
+    return out.reshape(source.shape)
+
+
 def _gauss(v: F32, step: int) -> F32:
     """SSIM's Gaussian window (sigma 1.5), evaluated on every step-th row and column."""
     return filters.gaussian_sampled(v, 1.5, 3.5, step)
@@ -99,9 +108,8 @@ class _Probe:
     var: F32  # local variance (masking), every second pixel
 
 
-def _probe(planes: npt.NDArray[Any], rows: slice, step: int, var: F32 | None = None) -> _Probe:
-    y = luma(planes[rows].astype(np.float32))
-    var = local_variance(y) if var is None else var
+def _probe(planes: npt.NDArray[Any], rows: slice, step: int, var: F32, y: F32 | None = None) -> _Probe:
+    y = luma(planes[rows].astype(np.float32)) if y is None else y
     mean, second = _gauss(y, step), _gauss(y * y, step)
     return _Probe(rows, y, step, mean, second, second - mean * mean, var[::2, ::2])
 
@@ -126,9 +134,10 @@ class Embedder:
         self.tiled = np.tile(tile, reps)
         self._mean_square: dict[float, float] = {}
         if h <= STRIP:  # one strip: its local variance also serves the single probe
-            var = local_variance(luma(planes))
+            y = luma(planes)
+            var = local_variance(y)
             self.strips = [masking_amplitude(var, strength)]
-            self.probes = [_probe(planes, slice(0, h), ssim_step(h * w), var)]
+            self.probes = [_probe(planes, slice(0, h), ssim_step(h * w), var, y)]
             return
         # Large images keep the amplitude in half precision (an 80 MP image: 160 MB instead of 320).
         self.strips = [self._strip_amplitude(r0).astype(np.float16) for r0 in range(0, h, STRIP)]
@@ -193,9 +202,7 @@ class Embedder:
             source = planes[r0:r1]
             if integer:
                 # The host is integer, so rounding the sum is the host plus the rounded change.
-                step = np.rint(delta).astype(np.int16)
-                block = source.astype(np.int16) + step[..., None]
-                np.clip(block, 0, 255, out=block)
+                block = add_saturated(source, np.rint(delta).astype(np.int16))
                 out[r0:r1] = block
             else:
                 block = source + delta[..., None]
