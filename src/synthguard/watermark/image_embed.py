@@ -81,7 +81,7 @@ def add_saturated(source: npt.NDArray[np.uint8], step: npt.NDArray[np.int16]) ->
     """source (h, w, channels) plus step (h, w) on every channel, saturated to 0-255 (one OpenCV call)."""
     channels = source.shape[2]
     spread = step if channels == 1 else cv2.merge([step] * channels)
-    out: npt.NDArray[np.uint8] = cv2.add(np.ascontiguousarray(source), spread, dtype=cv2.CV_8U)
+    out = np.asarray(cv2.add(np.ascontiguousarray(source), spread, dtype=cv2.CV_8U), dtype=np.uint8)
     return out.reshape(source.shape)
 
 

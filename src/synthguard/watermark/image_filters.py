@@ -20,14 +20,15 @@ def _float32(x: npt.ArrayLike) -> F32:
 
 def box(x: F32, size: int) -> F32:
     """Mean over a size x size box (size odd), like ndimage.uniform_filter with mode 'reflect'."""
-    out: F32 = cv2.blur(_float32(x), (size, size), borderType=cv2.BORDER_REFLECT)
+    out: F32 = np.asarray(cv2.blur(_float32(x), (size, size), borderType=cv2.BORDER_REFLECT), dtype=np.float32)
     return out
 
 
 def gaussian(x: F32, sigma: float, truncate: float = 3.0) -> F32:
     """Gaussian smoothing, like ndimage.gaussian_filter with mode 'reflect'."""
     kernel = _kernel(sigma, truncate).astype(np.float32)
-    out: F32 = cv2.sepFilter2D(_float32(x), cv2.CV_32F, kernel, kernel, borderType=cv2.BORDER_REFLECT)
+    filtered = cv2.sepFilter2D(_float32(x), cv2.CV_32F, kernel, kernel, borderType=cv2.BORDER_REFLECT)
+    out: F32 = np.asarray(filtered, dtype=np.float32)
     return out
 
 
