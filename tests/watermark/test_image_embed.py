@@ -102,13 +102,13 @@ def test_real_text_screenshot_quality_and_jpeg() -> None:
     assert detect_image(jpeg(marked, 50), KEY).payload == PAYLOAD
 
 
-@pytest.mark.parametrize("whole_probe_pixels", [image_embed.WHOLE_PROBE_PIXELS, 0])
-def test_tall_image_is_embedded_in_strips_within_budget(
-    monkeypatch: pytest.MonkeyPatch, whole_probe_pixels: int
-) -> None:
-    # Taller than one strip: strip-wise amplitude, measured whole or (on huge images) in bands of rows.
-    monkeypatch.setattr(image_embed, "WHOLE_PROBE_PIXELS", whole_probe_pixels)
+@pytest.mark.parametrize("min_bands", [image_embed.MIN_BANDS, 1000])
+def test_tall_image_is_embedded_in_strips_within_budget(monkeypatch: pytest.MonkeyPatch, min_bands: int) -> None:
+    # Taller than one strip: strip-wise amplitude, SSIM measured on 16 bands of rows or (1000) everywhere.
+    monkeypatch.setattr(image_embed, "MIN_BANDS", min_bands)
+    monkeypatch.setattr(image_embed, "BAND_PIXELS", 0)
     img = synthetic(300, 1300, seed=5)
+    assert isinstance(Embedder(np.asarray(img), tile_for(KEY, PAYLOAD), 1.0).probe.rows, slice) == (min_bands > 100)
     marked = embed_image(img, PAYLOAD, KEY)
     assert psnr(img, marked) >= 40.0 and ssim(img, marked) >= 0.98
     assert detect_image(marked, KEY).payload == PAYLOAD
@@ -117,13 +117,29 @@ def test_tall_image_is_embedded_in_strips_within_budget(
 def test_banded_measurement_agrees_with_the_whole_image(monkeypatch: pytest.MonkeyPatch) -> None:
     img = synthetic(300, 1300, seed=6)
     planes = np.asarray(img)
-    whole = Embedder(planes, tile_for(KEY, PAYLOAD), 1.0)
-    out, _ = whole.embed(Plan())
-    monkeypatch.setattr(image_embed, "WHOLE_PROBE_PIXELS", 0)
+    monkeypatch.setattr(image_embed, "BAND_PIXELS", 0)  # 16 bands on this narrow image
     banded = Embedder(planes, tile_for(KEY, PAYLOAD), 1.0)
+    monkeypatch.setattr(image_embed, "MIN_BANDS", 1000)
+    whole = Embedder(planes, tile_for(KEY, PAYLOAD), 1.0)
+    assert not isinstance(banded.probe.rows, slice) and isinstance(whole.probe.rows, slice)
+    out, _ = whole.embed(Plan())
     (loss_w, mse_w), (loss_b, mse_b) = whole.quality_loss(out), banded.quality_loss(out)
     assert math.isclose(1.0 - loss_w, ssim(img, Image.fromarray(out, "RGB")), abs_tol=5e-4)
-    assert loss_b != loss_w and math.isclose(loss_b, loss_w, rel_tol=0.05) and math.isclose(mse_b, mse_w, rel_tol=0.05)
+    assert loss_b != loss_w and math.isclose(loss_b, loss_w, rel_tol=0.05)
+    assert mse_b == mse_w  # the squared error is measured on every pixel either way
+
+
+def test_banded_calibration_predicts_the_plain_pass() -> None:
+    # On a banded probe the plain pass is not made: its cost is measured on sampled rows.
+    img = Image.open(shared_path("images", "kde_ColorfulCups_2560x1600.jpg")).convert("RGB")
+    planes = np.asarray(img)
+    embedder = Embedder(planes, tile_for(KEY, PAYLOAD), 1.0)
+    (loss, mse), effective, plain = embedder.calibrate()
+    assert plain is None
+    out, realized = embedder.embed(Plan())
+    assert math.isclose(1.0 - loss, ssim(img, Image.fromarray(out, "RGB")), abs_tol=5e-4)
+    assert math.isclose(mse, float(np.mean((out.astype(np.float64) - planes) ** 2)), rel_tol=0.02)
+    assert math.isclose(effective, realized, rel_tol=0.05)
 
 
 def test_correction_aims_at_the_binding_target() -> None:

@@ -46,12 +46,17 @@ DETECT_FLOOR = 30.0
 CAP_QUANTILES = (0.99, 0.97, 0.94, 0.9, 0.85, 0.8, 0.7, 0.6)
 _FIX_LOW, _FIX_HIGH = 0.98, 1.05  # a pass this close to its binding target is kept (targets have margin)
 STRIP = 1024  # rows per strip on large images (bounded memory)
-_PROBE_ROWS = 256
 # Samples of the SSIM map measured per image: the map is smooth over its 1.5-pixel window, so a stride
 # keeping this many estimates the mean to ~2e-4 (the SSIM target has 1.5e-3 of margin).
 SSIM_SAMPLES = 40_000
-WHOLE_PROBE_PIXELS = 12_000_000  # up to this size the whole image is measured (its luma kept: 48 MB)
 PLAN_SAMPLES = 20_000  # variance samples the plan scores its caps on
+# Images taller than 3 x their bands measure SSIM on evenly spaced bands of rows (about BAND_PIXELS, at
+# least 4 bands) instead of everywhere; the squared error is still measured on every pixel.
+BAND_PIXELS = 300_000
+BAND_ROWS = 16
+MIN_BANDS = 16
+_MSE_SHARE = 3  # the plain pass's squared error is measured on one row in this many, drawn at random
+_CONTEXT_ROWS = 5  # radius of SSIM's Gaussian window: a band's SSIM map is exact with this many rows around
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
@@ -97,21 +102,38 @@ def ssim_step(pixels: int) -> int:
 
 @dataclass
 class _Probe:
-    """One band of measured rows: the host's luma and the mark-independent SSIM statistics."""
+    """Where the SSIM map is measured: the host's luma on some rows and its Gaussian moments, sampled.
 
-    rows: slice
-    y: F32
-    step: int  # the SSIM map is evaluated on every step-th row and column
+    Either the whole image, or bands of rows stacked one above the other, each with the window's radius of
+    context rows around it, so that the stacked maps' inner rows are exactly those rows of the whole map.
+    """
+
+    rows: slice | npt.NDArray[np.intp]  # image rows held (stacked)
+    at: slice | npt.NDArray[np.intp]  # rows of the stacked maps where the SSIM map is sampled
+    step: int  # ... and every step-th column
+    y: F32  # host luma on rows
     mean: F32  # Gaussian mean of y, sampled
     second: F32  # Gaussian mean of y^2, sampled
     spread: F32  # Gaussian-window variance of y (SSIM's sigma_x^2), sampled
-    var: F32  # local variance (masking), every second pixel
+
+    def sample(self, v: F32) -> F32:
+        """SSIM's Gaussian window over a stacked map, at the sampled points."""
+        if isinstance(self.at, slice):
+            return _gauss(v, self.step)
+        sampled: F32 = filters.gaussian(v, 1.5, 3.5)[self.at, :: self.step]
+        return sampled
+
+    def ssim_loss(self, d: F32) -> float:
+        """1 - mean SSIM over the sampled points when the luma on rows changes by d."""
+        gd, gyd, gdd = self.sample(d), self.sample(self.y * d), self.sample(d * d)
+        return 1.0 - float(np.mean(_ssim_map(self.mean, self.second, self.spread, gd, gyd, gdd)))
 
 
-def _probe(planes: npt.NDArray[Any], rows: slice, step: int, var: F32, y: F32 | None = None) -> _Probe:
-    y = luma(planes[rows].astype(np.float32)) if y is None else y
-    mean, second = _gauss(y, step), _gauss(y * y, step)
-    return _Probe(rows, y, step, mean, second, second - mean * mean, var[::2, ::2])
+def _probe(y: F32, rows: slice | npt.NDArray[np.intp], at: slice | npt.NDArray[np.intp], step: int) -> _Probe:
+    probe = _Probe(rows, at, step, y, y, y, y)
+    probe.mean, probe.second = probe.sample(y), probe.sample(y * y)
+    probe.spread = probe.second - probe.mean * probe.mean
+    return probe
 
 
 @dataclass(frozen=True)
@@ -133,22 +155,25 @@ class Embedder:
         reps = (math.ceil(min(h, STRIP + 8) / TILE) + 1, math.ceil(w / TILE))
         self.tiled = np.tile(tile, reps)
         self._mean_square: dict[float, float] = {}
-        if h <= STRIP:  # one strip: its local variance also serves the single probe
+        if h <= STRIP:  # one strip: its luma also serves a whole-image probe
             y = luma(planes)
-            var = local_variance(y)
-            self.strips = [masking_amplitude(var, strength)]
-            self.probes = [_probe(planes, slice(0, h), ssim_step(h * w), var, y)]
-            return
-        # Large images keep the amplitude in half precision (an 80 MP image: 160 MB instead of 320).
-        self.strips = [self._strip_amplitude(r0).astype(np.float16) for r0 in range(0, h, STRIP)]
-        if h * w <= WHOLE_PROBE_PIXELS:
-            self.probes = [_probe(planes, slice(0, h), ssim_step(h * w), self._variance(0, h))]
+            self.strips = [masking_amplitude(local_variance(y), strength)]
         else:
-            step = ssim_step(4 * _PROBE_ROWS * w)
-            self.probes = [
-                _probe(planes, slice(s, s + _PROBE_ROWS), step, self._variance(s, s + _PROBE_ROWS))
-                for s in _band_starts(h, _PROBE_ROWS)
-            ]
+            # Large images keep the amplitude in half precision (an 80 MP image: 160 MB instead of 320).
+            self.strips = [self._strip_amplitude(r0).astype(np.float16) for r0 in range(0, h, STRIP)]
+        bands = _band_starts(h, w)
+        if not bands:
+            step = ssim_step(h * w)
+            self.probe = _probe(y if h <= STRIP else luma(planes), slice(None), slice(None, None, step), step)
+            return
+        spans = [(max(0, r0 - _CONTEXT_ROWS), r0, min(h, r0 + BAND_ROWS + _CONTEXT_ROWS)) for r0 in bands]
+        rows = np.concatenate([np.arange(a0, a1) for a0, _, a1 in spans])
+        step = ssim_step(len(bands) * BAND_ROWS * w)
+        at, top = [], 0
+        for a0, r0, a1 in spans:
+            at.append(top + np.arange(r0 - a0, r0 - a0 + BAND_ROWS, step))
+            top += a1 - a0
+        self.probe = _probe(luma(planes[rows]), rows, np.concatenate(at), step)
 
     def _strip_amplitude(self, r0: int) -> F32:
         """Masking amplitude of the strip starting at row r0 (its variance sees 4 rows beyond each end)."""
@@ -158,23 +183,33 @@ class Embedder:
         var = local_variance(luma(self.planes[h0:h1]))
         return masking_amplitude(var, self.strength)[r0 - h0 : r0 - h0 + (r1 - r0)]
 
-    def _variance(self, r0: int, r1: int) -> F32:
-        """Local variance of rows r0:r1 recovered from the stored amplitude (the plan needs no more precision)."""
+    def _amplitude(self, r0: int, r1: int) -> F32:
+        """Masking amplitude of rows r0:r1 (float32), gathered from the strips."""
         rows, r = [], r0
         while r < r1:
             strip, off = divmod(r, STRIP)
             n = min(r1 - r, STRIP - off)
             rows.append(self.strips[strip][off : off + n])
             r += n
-        amp = np.concatenate(rows).astype(np.float32) / np.float32(SSIM_K * self.strength)
-        var: F32 = np.maximum((amp * amp - np.float32(SSIM_C2)) * np.float32(0.5), np.float32(0.0))
-        return var
+        amp: F32 = (rows[0] if len(rows) == 1 else np.concatenate(rows)).astype(np.float32, copy=False)
+        return amp
+
+    def _delta(self, r0: int, r1: int, plan: Plan, scale: np.float32) -> F32:
+        """The (unrounded) change of the luma on rows r0:r1 under a plan."""
+        amp = self._amplitude(r0, r1)
+        if plan.cap < math.inf:
+            amp = np.minimum(amp, np.float32(plan.cap))
+        off = r0 % TILE
+        delta: F32 = amp * scale * self.tiled[off : off + (r1 - r0), : self.planes.shape[1]]
+        np.clip(delta, -self.ceiling, self.ceiling, out=delta)
+        return delta
 
     def _scale(self, plan: Plan) -> float:
         """Global factor: the RMS cap on the capped amplitude, times the plan's gain."""
         if plan.cap not in self._mean_square:
             cap = np.float32(plan.cap)
-            total = sum(float(np.sum(np.square(np.minimum(a, cap), dtype=np.float32))) for a in self.strips)
+            capped = (a if plan.cap == math.inf else np.minimum(a, cap) for a in self.strips)
+            total = sum(float(np.sum(np.square(a, dtype=np.float32))) for a in capped)
             self._mean_square[plan.cap] = total / sum(a.size for a in self.strips)
         ms = self._mean_square[plan.cap]
         rms_cap = RMS_CAP * self.strength
@@ -186,31 +221,24 @@ class Embedder:
         With realised=False the effective change is not measured (NaN is returned in its place).
         """
         planes = self.planes
-        h, w, _ = planes.shape
+        h = planes.shape[0]
         integer = planes.dtype == np.uint8
         out = np.empty_like(planes)
         scale = np.float32(self._scale(plan))
         signal = energy = count = 0.0
-        for r0, amplitude in zip(range(0, h, STRIP), self.strips, strict=True):
+        for r0 in range(0, h, STRIP):
             r1 = min(h, r0 + STRIP)
-            off = r0 % TILE
-            amp = amplitude.astype(np.float32, copy=False)
-            if plan.cap < math.inf:
-                amp = np.minimum(amp, np.float32(plan.cap))
-            delta = amp * scale * self.tiled[off : off + (r1 - r0), :w]
-            np.clip(delta, -self.ceiling, self.ceiling, out=delta)
+            delta = self._delta(r0, r1, plan, scale)
             source = planes[r0:r1]
             if integer:
                 # The host is integer, so rounding the sum is the host plus the rounded change.
-                block = add_saturated(source, np.rint(delta).astype(np.int16))
-                out[r0:r1] = block
+                out[r0:r1] = add_saturated(source, np.rint(delta).astype(np.int16))
             else:
-                block = source + delta[..., None]
-                out[r0:r1] = block.astype(planes.dtype)
+                out[r0:r1] = (source + delta[..., None]).astype(planes.dtype)
             if not realised:
                 continue
             # The realised change (after rounding and clipping) on every 4th row: enough for its projection.
-            realized = luma(block[::4].astype(np.float32)) - luma(source[::4].astype(np.float32))
+            realized = luma(out[r0:r1:4].astype(np.float32)) - luma(source[::4].astype(np.float32))
             signal += float(np.sum(realized * delta[::4]))
             energy += float(np.sum(delta[::4] ** 2))
             count += realized.size
@@ -219,26 +247,48 @@ class Embedder:
         effective = signal / math.sqrt(energy * count) if energy > 0 else 0.0
         return out, effective
 
-    def quality_loss(self, marked: npt.NDArray[Any]) -> tuple[float, float]:
-        """Measured luma SSIM loss (1 - mean SSIM) and RGB mean squared error of an embedding."""
-        ssim_loss = sq_err = 0.0
-        count = 0
-        for p in self.probes:
-            change = np.subtract(marked[p.rows], self.planes[p.rows], dtype=np.float32)
-            flat = change.reshape(-1)
-            sq_err += float(flat @ flat)
-            count += flat.size
-            d = luma(change)  # luma is linear: the change of the luma
-            # SSIM statistics of the marked luma from the host's and three filters of the change.
-            my = p.mean + _gauss(d, p.step)
-            cross = p.second + _gauss(p.y * d, p.step)
-            second_y = 2.0 * cross - p.second + _gauss(d * d, p.step)
-            vy = second_y - my * my
-            cxy = cross - p.mean * my
-            num = (2 * p.mean * my + SSIM_C1) * (2 * cxy + SSIM_C2)
-            den = (p.mean * p.mean + my * my + SSIM_C1) * (p.spread + vy + SSIM_C2)
-            ssim_loss += 1.0 - float(np.mean(num / den))
-        return ssim_loss / len(self.probes), sq_err / count
+    def quality_loss(self, marked: npt.NDArray[np.uint8]) -> tuple[float, float]:
+        """Luma SSIM loss (1 - mean SSIM, measured on the probe) and RGB mean squared error of an embedding."""
+        p = self.probe
+        mse = float(cv2.norm(marked, self.planes, cv2.NORM_L2SQR)) / marked.size
+        d = luma(np.subtract(marked[p.rows], self.planes[p.rows], dtype=np.float32))  # luma is linear
+        return p.ssim_loss(d), mse
+
+    def calibrate(self) -> tuple[tuple[float, float], float, npt.NDArray[np.uint8] | None]:
+        """Quality loss and effective RMS change of the plain pass, and its output when it was made whole.
+
+        On a banded probe the plain pass is not made: its squared error and effective change are per-pixel
+        sums, which one row drawn from every three gives (a fixed stride can beat with periodic content, as
+        in a tiled wallpaper), and its SSIM needs only the probe's rows.
+        """
+        p, h = self.probe, self.planes.shape[0]
+        if isinstance(p.rows, slice):
+            out, realized = self.embed(Plan())
+            return self.quality_loss(out), realized, out
+        scale = np.float32(self._scale(Plan()))
+        change, delta = self._change_at(_mse_rows(h), scale)
+        flat = change.reshape(-1)
+        mse = float(flat @ flat) / flat.size
+        energy = float(np.sum(delta * delta))
+        effective = float(np.sum(luma(change) * delta)) / math.sqrt(energy * delta.size) if energy > 0 else 0.0
+        return (p.ssim_loss(luma(self._change_at(p.rows, scale)[0])), mse), effective, None
+
+    def _amplitude_at(self, rows: npt.NDArray[np.intp]) -> F32:
+        """Masking amplitude (float32) of some rows, in order."""
+        parts = []
+        for s in range(int(rows[0]) // STRIP, int(rows[-1]) // STRIP + 1):
+            inside = rows[(rows >= s * STRIP) & (rows < (s + 1) * STRIP)]
+            parts.append(self.strips[s][inside - s * STRIP])
+        amp: F32 = (parts[0] if len(parts) == 1 else np.concatenate(parts)).astype(np.float32, copy=False)
+        return amp
+
+    def _change_at(self, rows: npt.NDArray[np.intp], scale: np.float32) -> tuple[F32, F32]:
+        """The plain pass's realised change of the planes (float32) and its unrounded luma change, on some rows."""
+        delta: F32 = self._amplitude_at(rows) * scale * self.tiled[rows % TILE, : self.planes.shape[1]]
+        np.clip(delta, -self.ceiling, self.ceiling, out=delta)
+        source = self.planes[rows]
+        change: F32 = np.subtract(add_saturated(source, np.rint(delta).astype(np.int16)), source, dtype=np.float32)
+        return change, delta
 
     def plan(self, loss: tuple[float, float]) -> Plan:
         """Amplitude cap and gain for the next pass, from the measured quality of a plain first pass.
@@ -249,8 +299,9 @@ class Embedder:
         ssim_loss, mse = loss
         if ssim_loss <= 0 or mse <= 0:
             return Plan(gain=MAX_GAIN)
-        var = np.concatenate([p.var.reshape(-1) for p in self.probes])
-        var = var[:: max(1, var.size // PLAN_SAMPLES)]  # about PLAN_SAMPLES samples score the caps
+        amp_sample = self._amplitude_at(_mse_rows(self.planes.shape[0]))[:, ::2].reshape(-1)
+        amp_sample = amp_sample[:: max(1, amp_sample.size // PLAN_SAMPLES)]  # about PLAN_SAMPLES score the caps
+        var = np.maximum((np.square(amp_sample / (SSIM_K * self.strength)) - SSIM_C2) * 0.5, 0.0)
         masking = 2.0 * var + SSIM_C2
         amp = (SSIM_K * self.strength) * np.sqrt(masking)
         rms_cap = RMS_CAP * self.strength
@@ -273,8 +324,34 @@ class Embedder:
         return best[1]
 
 
-def _band_starts(h: int, band: int) -> list[int]:
-    return sorted({round(i * (h - band) / 3) for i in range(4)})
+def _ssim_map(mean: F32, second: F32, spread: F32, gd: F32, gyd: F32, gdd: F32) -> F32:
+    """Local SSIM of host and marked luma from the host's Gaussian moments and those of the change d.
+
+    gd, gyd, gdd are the Gaussian means of d, y*d and d*d; everything is sampled on the same grid.
+    """
+    my = mean + gd
+    cross = second + gyd
+    vy = 2.0 * cross - second + gdd - my * my
+    cxy = cross - mean * my
+    num = (2 * mean * my + SSIM_C1) * (2 * cxy + SSIM_C2)
+    den = (mean * mean + my * my + SSIM_C1) * (spread + vy + SSIM_C2)
+    ssim: F32 = np.asarray(num / den, dtype=np.float32)
+    return ssim
+
+
+def _mse_rows(h: int) -> npt.NDArray[np.intp]:
+    """One row drawn from every _MSE_SHARE consecutive rows (fixed seed), in order."""
+    starts = np.arange(0, h - _MSE_SHARE + 1, _MSE_SHARE)
+    rows: npt.NDArray[np.intp] = starts + np.random.default_rng(h).integers(0, _MSE_SHARE, starts.size)
+    return rows
+
+
+def _band_starts(h: int, w: int) -> list[int]:
+    """First rows of the probe's bands, evenly spaced; none when they would cover over a third of the image."""
+    bands = max(MIN_BANDS, math.ceil(BAND_PIXELS / (BAND_ROWS * w)))
+    if 3 * bands * (BAND_ROWS + 2 * _CONTEXT_ROWS) > h:
+        return []
+    return [round(i * (h - BAND_ROWS) / (bands - 1)) for i in range(bands)]
 
 
 def targets(strength: float) -> tuple[float, float]:
@@ -293,12 +370,12 @@ def correction(loss: tuple[float, float], strength: float) -> float:
 def embed_within_budget(planes: npt.NDArray[Any], tile: F32, strength: float) -> tuple[npt.NDArray[Any], float]:
     """The marked planes at the planned amplitude, and the effective RMS change of the plain first pass."""
     embedder = Embedder(planes, tile, strength)
-    out, realized = embedder.embed(Plan())
     if planes.dtype != np.uint8:  # float and 16-bit grey: the plain rule only
-        return out, realized
-    plan = embedder.plan(embedder.quality_loss(out))
-    if not (plan.gain > 1.03 or plan.gain < 1.0 or plan.cap < math.inf):
-        return out, realized
+        return embedder.embed(Plan())
+    loss, realized, plain = embedder.calibrate()
+    plan = embedder.plan(loss)
+    if plain is not None and not (plan.gain > 1.03 or plan.gain < 1.0 or plan.cap < math.inf):
+        return plain, realized
     for _ in range(GAIN_ROUNDS):
         out, _ = embedder.embed(plan, realised=False)
         fix = correction(embedder.quality_loss(out), strength)
