@@ -55,6 +55,8 @@ PLAN_SAMPLES = 20_000  # variance samples the plan scores its caps on
 BAND_PIXELS = 300_000
 BAND_ROWS = 16
 MIN_BANDS = 16
+CALIBRATION_BANDS = 16  # the plain pass of a shorter image: up to this many bands of CALIBRATION_ROWS rows,
+CALIBRATION_ROWS = 8  # covering at most a quarter of the image with their context (at least 4 bands)
 _MSE_SHARE = 3  # the plain pass's squared error is measured on one row in this many, drawn at random
 _CONTEXT_ROWS = 5  # radius of SSIM's Gaussian window: a band's SSIM map is exact with this many rows around
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
@@ -115,6 +117,9 @@ class _Probe:
     mean: F32  # Gaussian mean of y, sampled
     second: F32  # Gaussian mean of y^2, sampled
     spread: F32  # Gaussian-window variance of y (SSIM's sigma_x^2), sampled
+    # The mask makes a pixel's SSIM loss proportional to the tile's energy around it, which varies from tile
+    # row to tile row: a band probe's loss is scaled by the image's mean of that energy over the bands'.
+    weight: float = 1.0
 
     def sample(self, v: F32) -> F32:
         """SSIM's Gaussian window over a stacked map, at the sampled points."""
@@ -126,7 +131,7 @@ class _Probe:
     def ssim_loss(self, d: F32) -> float:
         """1 - mean SSIM over the sampled points when the luma on rows changes by d."""
         gd, gyd, gdd = self.sample(d), self.sample(self.y * d), self.sample(d * d)
-        return 1.0 - float(np.mean(_ssim_map(self.mean, self.second, self.spread, gd, gyd, gdd)))
+        return self.weight * (1.0 - float(np.mean(_ssim_map(self.mean, self.second, self.spread, gd, gyd, gdd))))
 
 
 def _probe(y: F32, rows: slice | npt.NDArray[np.intp], at: slice | npt.NDArray[np.intp], step: int) -> _Probe:
@@ -162,18 +167,19 @@ class Embedder:
             # Large images keep the amplitude in half precision (an 80 MP image: 160 MB instead of 320).
             self.strips = [self._strip_amplitude(r0).astype(np.float16) for r0 in range(0, h, STRIP)]
         bands = _band_starts(h, w)
-        if not bands:
-            step = ssim_step(h * w)
-            self.probe = _probe(y if h <= STRIP else luma(planes), slice(None), slice(None, None, step), step)
+        if bands:
+            self.probe = _band_probe(planes, bands, BAND_ROWS, _tile_row_energy(self.tiled, w))
+            self.calibration: _Probe | None = self.probe
             return
-        spans = [(max(0, r0 - _CONTEXT_ROWS), r0, min(h, r0 + BAND_ROWS + _CONTEXT_ROWS)) for r0 in bands]
-        rows = np.concatenate([np.arange(a0, a1) for a0, _, a1 in spans])
-        step = ssim_step(len(bands) * BAND_ROWS * w)
-        at, top = [], 0
-        for a0, r0, a1 in spans:
-            at.append(top + np.arange(r0 - a0, r0 - a0 + BAND_ROWS, step))
-            top += a1 - a0
-        self.probe = _probe(luma(planes[rows]), rows, np.concatenate(at), step)
+        whole = y if h <= STRIP else luma(planes)
+        step = ssim_step(h * w)
+        self.probe = _probe(whole, slice(None), slice(None, None, step), step)
+        # The plain pass only calibrates the plan (the planned passes are measured whole), so thin bands do.
+        count = min(CALIBRATION_BANDS, h // (4 * (CALIBRATION_ROWS + 2 * _CONTEXT_ROWS)))
+        starts = [round(i * (h - CALIBRATION_ROWS) / (count - 1)) for i in range(count)] if count >= 4 else []
+        self.calibration = (
+            _band_probe(planes, starts, CALIBRATION_ROWS, _tile_row_energy(self.tiled, w), whole) if starts else None
+        )
 
     def _strip_amplitude(self, r0: int) -> F32:
         """Masking amplitude of the strip starting at row r0 (its variance sees 4 rows beyond each end)."""
@@ -257,12 +263,12 @@ class Embedder:
     def calibrate(self) -> tuple[tuple[float, float], float, npt.NDArray[np.uint8] | None]:
         """Quality loss and effective RMS change of the plain pass, and its output when it was made whole.
 
-        On a banded probe the plain pass is not made: its squared error and effective change are per-pixel
-        sums, which one row drawn from every three gives (a fixed stride can beat with periodic content, as
-        in a tiled wallpaper), and its SSIM needs only the probe's rows.
+        Unless the image is too short for bands, the plain pass is not made: its squared error and effective
+        change are per-pixel sums, which one row drawn from every three gives (a fixed stride can beat with
+        periodic content, as in a tiled wallpaper), and its SSIM is measured on bands of rows.
         """
-        p, h = self.probe, self.planes.shape[0]
-        if isinstance(p.rows, slice):
+        p, h = self.calibration, self.planes.shape[0]
+        if p is None:
             out, realized = self.embed(Plan())
             return self.quality_loss(out), realized, out
         scale = np.float32(self._scale(Plan()))
@@ -344,6 +350,37 @@ def _mse_rows(h: int) -> npt.NDArray[np.intp]:
     starts = np.arange(0, h - _MSE_SHARE + 1, _MSE_SHARE)
     rows: npt.NDArray[np.intp] = starts + np.random.default_rng(h).integers(0, _MSE_SHARE, starts.size)
     return rows
+
+
+def _band_probe(
+    planes: npt.NDArray[Any], starts: list[int], band_rows: int, tile_energy: F32, y: F32 | None = None
+) -> _Probe:
+    """A probe of bands of band_rows rows starting at starts, stacked with their context rows (y: whole luma).
+
+    tile_energy is the tile's mean squared value per tile row, seen through SSIM's window.
+    """
+    h, w, _ = planes.shape
+    spans = [(max(0, r0 - _CONTEXT_ROWS), r0, min(h, r0 + band_rows + _CONTEXT_ROWS)) for r0 in starts]
+    rows = np.concatenate([np.arange(a0, a1) for a0, _, a1 in spans])
+    step = ssim_step(len(starts) * band_rows * w)
+    at, measured, top = [], [], 0
+    for a0, r0, a1 in spans:
+        at.append(top + np.arange(r0 - a0, r0 - a0 + band_rows, step))
+        measured.append(np.arange(r0, r0 + band_rows, step))
+        top += a1 - a0
+    probe = _probe(luma(planes[rows]) if y is None else y[rows], rows, np.concatenate(at), step)
+    sampled = float(np.mean(tile_energy[np.concatenate(measured) % TILE]))
+    probe.weight = float(np.mean(tile_energy[np.arange(h) % TILE])) / sampled if sampled > 0 else 1.0
+    return probe
+
+
+def _tile_row_energy(tiled: F32, w: int) -> F32:
+    """Mean square of each tile row over the image's width, smoothed by SSIM's window (circularly)."""
+    energy = np.mean(np.square(tiled[:TILE, :w]), axis=1)
+    kernel = filters.gaussian_kernel(1.5, 3.5)
+    r = kernel.size // 2
+    smoothed: F32 = sum(k * np.roll(energy, r - i) for i, k in enumerate(kernel)).astype(np.float32)
+    return smoothed
 
 
 def _band_starts(h: int, w: int) -> list[int]:

@@ -26,13 +26,14 @@ def box(x: F32, size: int) -> F32:
 
 def gaussian(x: F32, sigma: float, truncate: float = 3.0) -> F32:
     """Gaussian smoothing, like ndimage.gaussian_filter with mode 'reflect'."""
-    kernel = _kernel(sigma, truncate).astype(np.float32)
+    kernel = gaussian_kernel(sigma, truncate).astype(np.float32)
     filtered = cv2.sepFilter2D(_float32(x), cv2.CV_32F, kernel, kernel, borderType=cv2.BORDER_REFLECT)
     out: F32 = np.asarray(filtered, dtype=np.float32)
     return out
 
 
-def _kernel(sigma: float, truncate: float) -> npt.NDArray[np.float64]:
+def gaussian_kernel(sigma: float, truncate: float) -> npt.NDArray[np.float64]:
+    """The normalised 1-D Gaussian kernel of gaussian()."""
     radius = int(truncate * sigma + 0.5)
     kernel = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
     normalised: npt.NDArray[np.float64] = kernel / kernel.sum()

@@ -314,12 +314,11 @@ def fold(white: F32, valid: npt.NDArray[np.bool_]) -> F64:
 def _fold_blocks(white: F32, o_r: int, o_c: int) -> F64:
     """fold_lattice for the identity lattice: sum the image's TILE x TILE blocks, then shift by the origin."""
     h, w = white.shape
-    data = np.pad(white.astype(np.float64), ((0, -h % TILE), (0, -w % TILE)))
+    data = np.pad(white, ((0, -h % TILE), (0, -w % TILE)))
     rows, cols = data.shape[0] // TILE, data.shape[1] // TILE
-    total = data.reshape(rows, TILE, cols, TILE).sum(axis=(0, 2))
-    count = np.zeros((rows * TILE, cols * TILE))
-    count[:h, :w] = 1.0
-    n = count.reshape(rows, TILE, cols, TILE).sum(axis=(0, 2))
+    total = data.reshape(rows, TILE, cols, TILE).sum(axis=(0, 2), dtype=np.float64)
+    # Blocks covering each tile cell: (full block rows + 1 where the last partial one reaches it) x (same for columns).
+    n = np.outer(h // TILE + (np.arange(TILE) < h % TILE), w // TILE + (np.arange(TILE) < w % TILE)).astype(np.float64)
     out: F64 = np.where(n > 0, total / np.maximum(n, 1.0), 0.0)
     return np.roll(out, (-o_r, -o_c), axis=(0, 1))
 
@@ -409,6 +408,6 @@ def search_pilot(tile: F64, pat: Pattern, transforms: range = range(8)) -> Pilot
             best_z, best_k, best_flat = z, k, flat
     sr, sc = divmod(best_flat, TILE)
     fr = np.fft.fftfreq(TILE, 1.0 / TILE)
-    ramp = np.exp(2j * np.pi * (fr[:, None] * sr + fr[None, :] * sc) / TILE)
+    ramp = np.outer(np.exp(2j * np.pi * fr * sr / TILE), np.exp(2j * np.pi * fr * sc / TILE))
     white = _phase_only(np.fft.fft2(dihedral(tile, best_k)))
     return PilotHit(z=best_z, transform=best_k, shift=(sr, sc), whitened=(white * ramp).reshape(-1))
