@@ -268,7 +268,7 @@ class Embedder:
         periodic content, as in a tiled wallpaper), and its SSIM is measured on bands of rows.
         """
         p, h = self.calibration, self.planes.shape[0]
-        if p is None:
+        if p is None or isinstance(p.rows, slice):
             out, realized = self.embed(Plan())
             return self.quality_loss(out), realized, out
         scale = np.float32(self._scale(Plan()))
