@@ -74,7 +74,7 @@ def luma(planes: npt.NDArray[Any]) -> F32:
 def local_variance(y: F32) -> F32:
     """Variance of the luma over a MASK_WINDOW box around each pixel."""
     mean = filters.box(y, MASK_WINDOW)
-    var: F32 = np.maximum(filters.box(y * y, MASK_WINDOW) - mean * mean, 0.0)
+    var: F32 = np.maximum(filters.box_of_squares(y, MASK_WINDOW) - mean * mean, 0.0)
     return var
 
 
@@ -316,17 +316,19 @@ class Embedder:
         k_ssim = ssim_loss / (float(np.mean(amp * amp / masking)) * scale0**2)
         target_loss, target_mse = targets(self.strength)
         detect_weight = 1.0 / (var + DETECT_FLOOR)
+        caps = np.array([math.inf, *np.quantile(amp, CAP_QUANTILES).tolist()])
+        a2 = np.minimum(amp[None, :], caps[:, None]) ** 2  # one row per candidate cap
+        mean_squares, ssim_costs = np.mean(a2, axis=1), np.mean(a2 / masking, axis=1)
+        detector_energies = np.mean(a2 * detect_weight, axis=1)
         best = (-1.0, Plan())
-        for cap in [math.inf, *np.quantile(amp, CAP_QUANTILES).tolist()]:
-            a2 = np.minimum(amp, cap) ** 2
-            ms = float(np.mean(a2))
+        for cap, ms, ssim_cost, energy in zip(caps, mean_squares, ssim_costs, detector_energies, strict=True):
             scale = min(1.0, rms_cap / math.sqrt(ms))
             g_psnr = math.sqrt(target_mse / (k_mse * ms * scale**2))
-            g_ssim = math.sqrt(target_loss / (k_ssim * float(np.mean(a2 / masking)) * scale**2))
+            g_ssim = math.sqrt(target_loss / (k_ssim * ssim_cost * scale**2))
             gain = min(g_psnr, g_ssim, MAX_GAIN)
-            benefit = gain**2 * scale**2 * float(np.mean(a2 * detect_weight))
+            benefit = gain**2 * scale**2 * energy
             if benefit > best[0] * 1.02:  # a cap must earn its keep
-                best = (benefit, Plan(cap, gain))
+                best = (float(benefit), Plan(float(cap), float(gain)))
         return best[1]
 
 
@@ -379,7 +381,8 @@ def _tile_row_energy(tiled: F32, w: int) -> F32:
     energy = np.mean(np.square(tiled[:TILE, :w]), axis=1)
     kernel = filters.gaussian_kernel(1.5, 3.5)
     r = kernel.size // 2
-    smoothed: F32 = sum(k * np.roll(energy, r - i) for i, k in enumerate(kernel)).astype(np.float32)
+    wrapped = np.concatenate([energy[-r:], energy, energy[:r]])
+    smoothed: F32 = np.convolve(wrapped, kernel, mode="valid").astype(np.float32)
     return smoothed
 
 
