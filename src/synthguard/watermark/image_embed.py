@@ -9,8 +9,11 @@ little while costing much PSNR), and scales the whole mark until the binding tar
 pass is measured again and its gain corrected.
 
 Costs that do not depend on the mark (the host's luma, local variance, mask amplitude, SSIM statistics)
-are computed once per image, so a pass is an integer add and three Gaussian filters evaluated only on a
-sampled grid of the SSIM map.
+are computed once per image, so a pass is a saturated integer add, the squared error over every pixel and
+three Gaussian filters of the change, with the SSIM map sampled on a grid. Tall images measure SSIM on
+bands of rows, each filtered with its window's context so that its rows of the map are exact. The plain
+first pass only calibrates the plan: on any image tall enough for thin bands it is never made whole, and
+its costs are measured on a third of the rows (squared error) and on those bands (SSIM).
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ STRIP = 1024  # rows per strip on large images (bounded memory)
 # Samples of the SSIM map measured per image: the map is smooth over its 1.5-pixel window, so a stride
 # keeping this many estimates the mean to ~2e-4 (the SSIM target has 1.5e-3 of margin).
 SSIM_SAMPLES = 40_000
-PLAN_SAMPLES = 20_000  # variance samples the plan scores its caps on
+PLAN_SAMPLES = 10_000  # variance samples the plan scores its caps on
 # Images taller than 3 x their bands measure SSIM on evenly spaced bands of rows (about BAND_PIXELS, at
 # least 4 bands) instead of everywhere; the squared error is still measured on every pixel.
 BAND_PIXELS = 300_000

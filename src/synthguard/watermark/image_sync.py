@@ -90,7 +90,7 @@ def whiten_linear(y: F32, scale: float = 1.0) -> F32:
 def _normalise(high: F32, sigma: float) -> F32:
     """Divide by the local RMS (a box with a sigma Gaussian's variance: far cheaper) and clip to +-3."""
     size = max(3, round(sigma * 12**0.5) | 1)
-    energy = filters.box(high * high, size)
+    energy = filters.box_of_squares(high, size)
     out = high / np.sqrt(energy + np.float32(4.0))
     res: F32 = np.clip(out, -3.0, 3.0, out=out)
     return res

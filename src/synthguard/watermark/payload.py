@@ -188,11 +188,12 @@ def _viterbi(soft: FloatArray) -> list[int]:
     metric = np.full(_STATES, -np.inf)
     metric[0] = 0.0
     choices = np.empty((steps, _STATES), dtype=bool)
+    branch0, branch1 = branch[:, ns], branch[:, ns | _STATES]
     for t in range(steps):
-        cand0 = metric[pred0] + branch[t, ns]
-        cand1 = metric[pred1] + branch[t, ns | _STATES]
-        choices[t] = cand1 > cand0
-        metric = np.where(choices[t], cand1, cand0)
+        cand0 = metric[pred0] + branch0[t]
+        cand1 = metric[pred1] + branch1[t]
+        np.greater(cand1, cand0, out=choices[t])
+        metric = np.maximum(cand0, cand1)
     state = 0  # the tail forces the encoder back to state 0
     bits = []
     for t in range(steps - 1, -1, -1):
