@@ -10,11 +10,11 @@ import pytest
 from PIL import Image, ImageDraw
 
 from synthguard.errors import CapacityTooLow
-from synthguard.watermark import Payload, image_embed
+from synthguard.watermark import Payload, image, image_embed
 from synthguard.watermark import image_filters as filters
 from synthguard.watermark.image import detect_image, embed_image
 from synthguard.watermark.image_embed import CEILING, Embedder, Plan, correction, ssim_step
-from synthguard.watermark.image_pattern import tile_for
+from synthguard.watermark.image_pattern import pattern_for, tile_for
 from tests.conftest import shared_path
 from tests.watermark.test_image import psnr, ssim, synthetic
 
@@ -155,3 +155,16 @@ def test_a_thin_logo_is_refused_for_every_payload() -> None:
     for payload in (Payload(producer=246, serial=2564426568229, version=3), PAYLOAD):
         with pytest.raises(CapacityTooLow):
             embed_image(img, payload, key)
+
+
+def test_a_noisy_centre_falls_back_to_the_whole_self_check() -> None:
+    # Pixel noise at full range in the centre 256 x 256 drowns the mark there for the self-check's quick
+    # look; the whole region's check must still accept the image, and the mark must be found.
+    img = synthetic(768, 512, seed=8)
+    pixels = np.asarray(img).copy()
+    pixels[128:384, 256:512] = np.random.default_rng(1).integers(0, 256, (256, 256, 1), dtype=np.uint8)
+    img = Image.fromarray(pixels, "RGB")
+    marked = embed_image(img, PAYLOAD, KEY)
+    centre = image._centre(image.image_luma(marked), image._SELF_CHECK_PROBE_SIDE)
+    assert image._self_check_hit(centre, pattern_for(KEY)).z < image._SELF_CHECK_PROBE_Z  # the quick look fails
+    assert detect_image(jpeg(marked, 70), KEY).payload == PAYLOAD

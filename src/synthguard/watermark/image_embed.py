@@ -209,7 +209,8 @@ class Embedder:
         if plan.cap < math.inf:
             amp = np.minimum(amp, np.float32(plan.cap))
         off = r0 % TILE
-        delta: F32 = amp * scale * self.tiled[off : off + (r1 - r0), : self.planes.shape[1]]
+        delta: F32 = amp * self.tiled[off : off + (r1 - r0), : self.planes.shape[1]]
+        delta *= scale
         np.clip(delta, -self.ceiling, self.ceiling, out=delta)
         return delta
 
@@ -293,7 +294,8 @@ class Embedder:
 
     def _change_at(self, rows: npt.NDArray[np.intp], scale: np.float32) -> tuple[F32, F32]:
         """The plain pass's realised change of the planes (float32) and its unrounded luma change, on some rows."""
-        delta: F32 = self._amplitude_at(rows) * scale * self.tiled[rows % TILE, : self.planes.shape[1]]
+        delta: F32 = self._amplitude_at(rows) * self.tiled[rows % TILE, : self.planes.shape[1]]
+        delta *= scale
         np.clip(delta, -self.ceiling, self.ceiling, out=delta)
         source = self.planes[rows]
         change: F32 = np.subtract(add_saturated(source, np.rint(delta).astype(np.int16)), source, dtype=np.float32)
