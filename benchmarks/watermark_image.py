@@ -5,7 +5,9 @@ Usage: python benchmarks/watermark_image.py [--max-side 768] [--images 30] [--ri
        python benchmarks/watermark_image.py --payload-seeds 7,11,13,17   (ours only, several payloads per image)
        python benchmarks/watermark_image.py --speed   (CPU time, best of 3, ours beside the classical peers)
 Images: /work/shared/data/images (SVG skipped), each scaled so its long side is at most --max-side, plus
-centre/corner crops of the large ones until there are --images. Prints markdown tables.
+centre/corner crops of the large ones until there are --images, then six real outputs of generation
+services (ChatGPT, Firefly, Flux, Jimeng, an unnamed Chinese service, a solid-black Doubao image), scaled
+alike. Prints markdown tables.
 """
 
 from __future__ import annotations
@@ -33,12 +35,27 @@ from synthguard.watermark.image import SEARCH_HYPOTHESES, detect_image, embed_im
 from synthguard.watermark.payload import DATA_BITS, Payload
 
 DATA = Path(os.environ.get("SYNTHGUARD_SHARED", "/work/shared/data")) / "images"
+# Real outputs of generation services (see the folders' SOURCES.md), appended to the set as "gen_" images.
+GENERATED = (
+    "c2pa/chatgpt-1.png",
+    "c2pa/firefly-1.png",
+    "c2pa/flux-1.jpg",
+    "aigc-labeled/jimeng_cap_A.png",
+    "aigc-labeled/adam-sm1th_3.png",
+    "aigc-labeled/doubao_black_1x1_1.png",
+)
 KEY = b"benchmark-key-0123456789abcdef00"
 PEER_BITS = 32
 
 
+def _scaled(img: Image.Image, max_side: int) -> Image.Image:
+    f = min(1.0, max_side / max(img.size))
+    return img.resize((round(img.width * f), round(img.height * f)), Image.Resampling.LANCZOS)
+
+
 def load_images(max_side: int, count: int) -> list[tuple[str, Image.Image]]:
-    """The benchmark set: every shared raster image, scaled down, plus crops of the big ones."""
+    """The benchmark set: every shared raster image, scaled down, plus crops of the big ones up to count,
+    then the generated images (GENERATED) scaled down."""
     out: list[tuple[str, Image.Image]] = []
     big: list[tuple[str, Image.Image]] = []
     for path in sorted(DATA.iterdir()):
@@ -49,8 +66,7 @@ def load_images(max_side: int, count: int) -> list[tuple[str, Image.Image]]:
             continue
         if max(img.size) > 2 * max_side:
             big.append((path.stem, img))
-        f = min(1.0, max_side / max(img.size))
-        out.append((path.stem, img.resize((round(img.width * f), round(img.height * f)), Image.Resampling.LANCZOS)))
+        out.append((path.stem, _scaled(img, max_side)))
     i = 0
     while len(out) < count and big:
         name, img = big[i % len(big)]
@@ -60,6 +76,9 @@ def load_images(max_side: int, count: int) -> list[tuple[str, Image.Image]]:
         top = [(img.height - h) // 2, img.height - h, 0][k % 3]
         out.append((f"{name}_crop{k}", img.crop((left, top, left + w, top + h))))
         i += 1
+    for rel in GENERATED:
+        path = DATA.parent / rel
+        out.append((f"gen_{path.stem}", _scaled(Image.open(path).convert("RGB"), max_side)))
     return out
 
 
