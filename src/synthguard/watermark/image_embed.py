@@ -53,8 +53,8 @@ STRIP = 1024  # rows per strip on large images (bounded memory)
 # keeping this many estimates the mean to ~2e-4 (the SSIM target has 1.5e-3 of margin).
 SSIM_SAMPLES = 40_000
 PLAN_SAMPLES = 10_000  # variance samples the plan scores its caps on
-# Images taller than 3 x their bands measure SSIM on evenly spaced bands of rows (about BAND_PIXELS, at
-# least 4 bands) instead of everywhere; the squared error is still measured on every pixel.
+# Images taller than 3 x their bands measure SSIM on evenly spaced bands of BAND_ROWS rows (about
+# BAND_PIXELS, at least MIN_BANDS bands) instead of everywhere; the squared error is still taken everywhere.
 BAND_PIXELS = 300_000
 BAND_ROWS = 16
 MIN_BANDS = 16
