@@ -255,11 +255,13 @@ def _read(hit: PilotHit, pat: Pattern, key: bytes) -> Payload | None:
 def _self_check(y: F32, key: bytes, payload: Payload) -> tuple[bool, float]:
     """Whether the unattacked mark is clear enough (pilot z, linear whitening) and decodes; and that z."""
     pat = pattern_for(key)
-    probe = _self_check_hit(_centre(y, _SELF_CHECK_PROBE_SIDE), pat)
-    if probe.z >= _SELF_CHECK_PROBE_Z and decode(_chip_soft(probe.whitened, pat), key) == payload:
-        return True, probe.z
-    found = _self_check_hit(y, pat)
-    return found.z >= _SELF_CHECK_Z and decode(_chip_soft(found.whitened, pat), key) == payload, found.z
+    z = 0.0
+    for region, threshold in ((_centre(y, _SELF_CHECK_PROBE_SIDE), _SELF_CHECK_PROBE_Z), (y, _SELF_CHECK_Z)):
+        hit = _self_check_hit(region, pat)
+        z = hit.z
+        if z >= threshold and decode(_chip_soft(hit.whitened, pat), key) == payload:
+            return True, z
+    return False, z
 
 
 def _self_check_hit(y: F32, pat: Pattern) -> PilotHit:

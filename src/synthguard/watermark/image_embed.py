@@ -179,7 +179,7 @@ class Embedder:
         self.probe = _probe(whole, slice(None), slice(None, None, step), step)
         # The plain pass only calibrates the plan (the planned passes are measured whole), so thin bands do.
         count = min(CALIBRATION_BANDS, h // (4 * (CALIBRATION_ROWS + 2 * _CONTEXT_ROWS)))
-        starts = [round(i * (h - CALIBRATION_ROWS) / (count - 1)) for i in range(count)] if count >= 4 else []
+        starts = _spread(h, CALIBRATION_ROWS, count) if count >= 4 else []
         self.calibration = (
             _band_probe(planes, starts, CALIBRATION_ROWS, _tile_row_energy(self.tiled, w), whole) if starts else None
         )
@@ -205,11 +205,14 @@ class Embedder:
 
     def _delta(self, r0: int, r1: int, plan: Plan, scale: np.float32) -> F32:
         """The (unrounded) change of the luma on rows r0:r1 under a plan."""
-        amp = self._amplitude(r0, r1)
+        off = r0 % TILE
+        return self._mark(self._amplitude(r0, r1), self.tiled[off : off + (r1 - r0)], plan, scale)
+
+    def _mark(self, amp: F32, tiled: F32, plan: Plan, scale: np.float32) -> F32:
+        """Amplitude (capped by the plan) times the tile rows, scaled and held within the ceiling."""
         if plan.cap < math.inf:
             amp = np.minimum(amp, np.float32(plan.cap))
-        off = r0 % TILE
-        delta: F32 = amp * self.tiled[off : off + (r1 - r0), : self.planes.shape[1]]
+        delta: F32 = amp * tiled[:, : self.planes.shape[1]]
         delta *= scale
         np.clip(delta, -self.ceiling, self.ceiling, out=delta)
         return delta
@@ -294,9 +297,7 @@ class Embedder:
 
     def _change_at(self, rows: npt.NDArray[np.intp], scale: np.float32) -> tuple[F32, F32]:
         """The plain pass's realised change of the planes (float32) and its unrounded luma change, on some rows."""
-        delta: F32 = self._amplitude_at(rows) * self.tiled[rows % TILE, : self.planes.shape[1]]
-        delta *= scale
-        np.clip(delta, -self.ceiling, self.ceiling, out=delta)
+        delta = self._mark(self._amplitude_at(rows), self.tiled[rows % TILE], Plan(), scale)
         source = self.planes[rows]
         change: F32 = np.subtract(add_saturated(source, np.rint(delta).astype(np.int16)), source, dtype=np.float32)
         return change, delta
@@ -396,7 +397,12 @@ def _band_starts(h: int, w: int) -> list[int]:
     bands = max(MIN_BANDS, math.ceil(BAND_PIXELS / (BAND_ROWS * w)))
     if 3 * bands * (BAND_ROWS + 2 * _CONTEXT_ROWS) > h:
         return []
-    return [round(i * (h - BAND_ROWS) / (bands - 1)) for i in range(bands)]
+    return _spread(h, BAND_ROWS, bands)
+
+
+def _spread(h: int, band_rows: int, count: int) -> list[int]:
+    """First rows of count bands of band_rows rows spread evenly from the top to the bottom of h rows."""
+    return [round(i * (h - band_rows) / (count - 1)) for i in range(count)]
 
 
 def targets(strength: float) -> tuple[float, float]:
