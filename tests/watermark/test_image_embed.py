@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageEnhance
 
 from synthguard.errors import CapacityTooLow
 from synthguard.watermark import Payload, image, image_embed
@@ -37,6 +37,12 @@ def text_screenshot(width: int = 640, height: int = 400) -> Image.Image:
 def jpeg(img: Image.Image, quality: int) -> Image.Image:
     buf = io.BytesIO()
     img.save(buf, "JPEG", quality=quality)
+    return Image.open(io.BytesIO(buf.getvalue()))
+
+
+def webp(img: Image.Image, quality: int) -> Image.Image:
+    buf = io.BytesIO()
+    img.save(buf, "WEBP", quality=quality)
     return Image.open(io.BytesIO(buf.getvalue()))
 
 
@@ -76,7 +82,7 @@ def test_text_screenshot_gets_an_edge_cap_and_more_robust_mark() -> None:
     plain, _ = embedder.embed(Plan())
     plan = embedder.plan(embedder.quality_loss(plain))
     assert plan.cap < math.inf  # text edges would spend the PSNR budget for little detector gain
-    marked = embed_image(img, PAYLOAD, KEY)
+    marked = embed_image(img, PAYLOAD, KEY, self_check=False)  # a white page: see the brightening check
     assert psnr(img, marked) >= 40.0 and ssim(img, marked) >= 0.98
     planned_z = detect_image(jpeg(marked, 50), KEY).z
     plain_z = detect_image(jpeg(Image.fromarray(plain, "RGB"), 50), KEY).z
@@ -89,7 +95,7 @@ def test_no_pixel_moves_beyond_the_ceiling() -> None:
     img = Image.open(shared_path("images", "fastapi-template_screenshot_login.png")).convert("RGB")
     img = img.resize((768, round(img.height * 768 / img.width)), Image.Resampling.LANCZOS)
     for strength in (1.0, 2.0):
-        marked = embed_image(img, PAYLOAD, KEY, strength=strength)
+        marked = embed_image(img, PAYLOAD, KEY, strength=strength, self_check=False)  # refused when checked
         change = np.abs(np.asarray(marked, dtype=np.int16) - np.asarray(img, dtype=np.int16))
         assert change.max() <= CEILING * strength + 1  # + rounding
 
@@ -97,9 +103,40 @@ def test_no_pixel_moves_beyond_the_ceiling() -> None:
 def test_real_text_screenshot_quality_and_jpeg() -> None:
     img = Image.open(shared_path("images", "datasette_screenshot_0.51.png")).convert("RGB")
     img = img.resize((768, round(img.height * 768 / img.width)), Image.Resampling.LANCZOS)
-    marked = embed_image(img, PAYLOAD, KEY)
+    marked = embed_image(img, PAYLOAD, KEY, self_check=False)  # refused when checked (too bright)
     assert psnr(img, marked) >= 40.0 and ssim(img, marked) >= 0.98
     assert detect_image(jpeg(marked, 50), KEY).payload == PAYLOAD
+    assert detect_image(webp(marked, 75), KEY).payload == PAYLOAD  # its flat areas' mark is concentrated
+
+
+def _scaled_shared(name: str, side: int = 768) -> Image.Image:
+    img = Image.open(shared_path(*name.split("/"))).convert("RGB")
+    f = side / max(img.size)
+    return img.resize((round(img.width * f), round(img.height * f)), Image.Resampling.LANCZOS)
+
+
+def test_white_pages_are_refused_as_too_bright() -> None:
+    # Over 98 % of the login page's pixels saturate under +20 % brightness: the mark cannot survive it.
+    img = _scaled_shared("images/fastapi-template_screenshot_login.png")
+    with pytest.raises(CapacityTooLow, match="too bright"):
+        embed_image(img, PAYLOAD, KEY)
+
+
+def test_a_mostly_bright_photo_is_checked_and_accepted() -> None:
+    photo = np.asarray(_scaled_shared("images/skimage_astronaut.png"), dtype=np.float32)
+    img = Image.fromarray(np.rint(255 * (photo / 255) ** 0.25).astype(np.uint8))  # half of it above luma 212
+    y = np.asarray(img.convert("L"), dtype=np.float32)
+    assert np.mean(y > 255 / 1.2) > image._BRIGHT_SHARE
+    marked = embed_image(img, PAYLOAD, KEY)
+    assert detect_image(ImageEnhance.Brightness(marked).enhance(1.2), KEY).payload == PAYLOAD
+
+
+def test_near_black_generation_survives_webp() -> None:
+    # A real, almost black service output: the flat areas' mark survives WebP 75 only when concentrated.
+    img = _scaled_shared("aigc-labeled/jimeng_cap_A.png")
+    marked = embed_image(img, PAYLOAD, KEY)
+    assert psnr(img, marked) >= 40.0 and ssim(img, marked) >= 0.98
+    assert detect_image(webp(marked, 75), KEY).payload == PAYLOAD
 
 
 @pytest.mark.parametrize("min_bands", [image_embed.MIN_BANDS, 1000])

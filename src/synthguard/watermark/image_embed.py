@@ -19,6 +19,7 @@ its costs are measured on a third of the rows (squared error) and on those bands
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from synthguard.watermark import image_filters as filters
+from synthguard.watermark.image_flat import concentration
 from synthguard.watermark.image_pattern import TILE
 
 F32 = npt.NDArray[np.float32]
@@ -163,15 +165,23 @@ class Embedder:
         reps = (math.ceil(min(h, STRIP + 8) / TILE) + 1, math.ceil(w / TILE))
         self.tiled = np.tile(tile, reps)
         self._mean_square: dict[float, float] = {}
+        # Per strip: the masking amplitude, and the flat areas' concentration (image_flat; None: all textured).
+        self.strips: list[npt.NDArray[Any]] = []
+        self.flat: list[npt.NDArray[Any] | None] = []
         if h <= STRIP:  # one strip: its luma also serves a whole-image probe
             y = luma(planes)
-            self.strips = [masking_amplitude(local_variance(y), strength)]
+            var = local_variance(y)
+            self.strips.append(masking_amplitude(var, strength))
+            self.flat.append(concentration(var, 0))
         else:
-            # Large images keep the amplitude in half precision (an 80 MP image: 160 MB instead of 320).
-            self.strips = [self._strip_amplitude(r0).astype(np.float16) for r0 in range(0, h, STRIP)]
+            # Large images keep both in half precision (an 80 MP image: 160 MB each instead of 320).
+            for r0 in range(0, h, STRIP):
+                amp, flat = self._strip_amplitude(r0)
+                self.strips.append(amp.astype(np.float16))
+                self.flat.append(None if flat is None else flat.astype(np.float16))
         bands = _band_starts(h, w)
         if bands:
-            self.probe = _band_probe(planes, bands, BAND_ROWS, _tile_row_energy(self.tiled, w))
+            self.probe = _band_probe(planes, bands, BAND_ROWS, self._row_energy())
             self.calibration: _Probe | None = self.probe
             return
         whole = y if h <= STRIP else luma(planes)
@@ -180,38 +190,42 @@ class Embedder:
         # The plain pass only calibrates the plan (the planned passes are measured whole), so thin bands do.
         count = min(CALIBRATION_BANDS, h // (4 * (CALIBRATION_ROWS + 2 * _CONTEXT_ROWS)))
         starts = _spread(h, CALIBRATION_ROWS, count) if count >= 4 else []
-        self.calibration = (
-            _band_probe(planes, starts, CALIBRATION_ROWS, _tile_row_energy(self.tiled, w), whole) if starts else None
-        )
+        self.calibration = _band_probe(planes, starts, CALIBRATION_ROWS, self._row_energy(), whole) if starts else None
 
-    def _strip_amplitude(self, r0: int) -> F32:
-        """Masking amplitude of the strip starting at row r0 (its variance sees 4 rows beyond each end)."""
+    def _row_energy(self) -> F32:
+        """The plain mark's expected SSIM cost per image row, up to a factor: the tile row's energy seen
+        through SSIM's window, times the row's mean squared flat concentration."""
+        h, w, _ = self.planes.shape
+        energy = _tile_row_energy(self.tiled, w)[np.arange(h) % TILE]
+        for i, flat in enumerate(self.flat):
+            if flat is not None:
+                energy[i * STRIP : i * STRIP + flat.shape[0]] *= np.mean(np.square(flat, dtype=np.float32), axis=1)
+        return energy
+
+    def _strip_amplitude(self, r0: int) -> tuple[F32, F32 | None]:
+        """Masking amplitude and flat concentration of the strip at row r0 (its variance sees 4 rows beyond)."""
         h = self.planes.shape[0]
         r1 = min(h, r0 + STRIP)
         h0, h1 = max(0, r0 - 4), min(h, r1 + 4)
-        var = local_variance(luma(self.planes[h0:h1]))
-        return masking_amplitude(var, self.strength)[r0 - h0 : r0 - h0 + (r1 - r0)]
-
-    def _amplitude(self, r0: int, r1: int) -> F32:
-        """Masking amplitude of rows r0:r1 (float32), gathered from the strips."""
-        rows, r = [], r0
-        while r < r1:
-            strip, off = divmod(r, STRIP)
-            n = min(r1 - r, STRIP - off)
-            rows.append(self.strips[strip][off : off + n])
-            r += n
-        amp: F32 = (rows[0] if len(rows) == 1 else np.concatenate(rows)).astype(np.float32, copy=False)
-        return amp
+        var = local_variance(luma(self.planes[h0:h1]))[r0 - h0 : r0 - h0 + (r1 - r0)]
+        return masking_amplitude(var, self.strength), concentration(var, r0)
 
     def _delta(self, r0: int, r1: int, plan: Plan, scale: np.float32) -> F32:
-        """The (unrounded) change of the luma on rows r0:r1 under a plan."""
+        """The (unrounded) change of the luma on rows r0:r1 under a plan (r0:r1 within one strip)."""
         off = r0 % TILE
-        return self._mark(self._amplitude(r0, r1), self.tiled[off : off + (r1 - r0)], plan, scale)
+        strip, start = divmod(r0, STRIP)
+        rows = slice(start, start + (r1 - r0))
+        amp = self.strips[strip][rows].astype(np.float32, copy=False)
+        flat = self.flat[strip]
+        return self._mark(amp, self.tiled[off : off + (r1 - r0)], plan, scale, None if flat is None else flat[rows])
 
-    def _mark(self, amp: F32, tiled: F32, plan: Plan, scale: np.float32) -> F32:
-        """Amplitude (capped by the plan) times the tile rows, scaled and held within the ceiling."""
+    def _mark(self, amp: F32, tiled: F32, plan: Plan, scale: np.float32, flat: npt.NDArray[Any] | None = None) -> F32:
+        """Amplitude (capped by the plan, concentrated in flat areas) times the tile rows, scaled and held
+        within the ceiling."""
         if plan.cap < math.inf:
             amp = np.minimum(amp, np.float32(plan.cap))
+        if flat is not None:  # after the cap: the cap is meant for edges, not for the flat blocks
+            amp = amp * flat
         delta: F32 = amp * tiled[:, : self.planes.shape[1]]
         delta *= scale
         np.clip(delta, -self.ceiling, self.ceiling, out=delta)
@@ -288,16 +302,26 @@ class Embedder:
 
     def _amplitude_at(self, rows: npt.NDArray[np.intp]) -> F32:
         """Masking amplitude (float32) of some rows, in order."""
-        parts = []
-        for s in range(int(rows[0]) // STRIP, int(rows[-1]) // STRIP + 1):
-            inside = rows[(rows >= s * STRIP) & (rows < (s + 1) * STRIP)]
-            parts.append(self.strips[s][inside - s * STRIP])
-        amp: F32 = (parts[0] if len(parts) == 1 else np.concatenate(parts)).astype(np.float32, copy=False)
+        amp = self._gather(self.strips, rows)
+        assert amp is not None
         return amp
+
+    def _gather(self, strips: Sequence[npt.NDArray[Any] | None], rows: npt.NDArray[np.intp]) -> F32 | None:
+        """Some rows (in order, float32) of a per-strip array; None if every strip concerned has none."""
+        parts, width = [], self.planes.shape[1]
+        for s in range(int(rows[0]) // STRIP, int(rows[-1]) // STRIP + 1):
+            inside = rows[(rows >= s * STRIP) & (rows < (s + 1) * STRIP)] - s * STRIP
+            strip = strips[s]
+            parts.append((np.ones((inside.size, width), np.float32), False) if strip is None else (strip[inside], True))
+        if not any(present for _, present in parts):
+            return None
+        out: F32 = np.concatenate([p for p, _ in parts]).astype(np.float32, copy=False)
+        return out
 
     def _change_at(self, rows: npt.NDArray[np.intp], scale: np.float32) -> tuple[F32, F32]:
         """The plain pass's realised change of the planes (float32) and its unrounded luma change, on some rows."""
-        delta = self._mark(self._amplitude_at(rows), self.tiled[rows % TILE], Plan(), scale)
+        flat = self._gather(self.flat, rows)
+        delta = self._mark(self._amplitude_at(rows), self.tiled[rows % TILE], Plan(), scale, flat)
         source = self.planes[rows]
         change: F32 = np.subtract(add_saturated(source, np.rint(delta).astype(np.int16)), source, dtype=np.float32)
         return change, delta
@@ -361,11 +385,12 @@ def _mse_rows(h: int) -> npt.NDArray[np.intp]:
 
 
 def _band_probe(
-    planes: npt.NDArray[Any], starts: list[int], band_rows: int, tile_energy: F32, y: F32 | None = None
+    planes: npt.NDArray[Any], starts: list[int], band_rows: int, row_energy: F32, y: F32 | None = None
 ) -> _Probe:
     """A probe of bands of band_rows rows starting at starts, stacked with their context rows (y: whole luma).
 
-    tile_energy is the tile's mean squared value per tile row, seen through SSIM's window.
+    row_energy is the mark's expected SSIM cost per image row; the bands' loss is scaled by its mean over the
+    image against its mean over the measured rows.
     """
     h, w, _ = planes.shape
     spans = [(max(0, r0 - _CONTEXT_ROWS), r0, min(h, r0 + band_rows + _CONTEXT_ROWS)) for r0 in starts]
@@ -377,8 +402,8 @@ def _band_probe(
         measured.append(np.arange(r0, r0 + band_rows, step))
         top += a1 - a0
     probe = _probe(luma(planes[rows]) if y is None else y[rows], rows, np.concatenate(at), step)
-    sampled = float(np.mean(tile_energy[np.concatenate(measured) % TILE]))
-    probe.weight = float(np.mean(tile_energy[np.arange(h) % TILE])) / sampled if sampled > 0 else 1.0
+    sampled = float(np.mean(row_energy[np.concatenate(measured)]))
+    probe.weight = float(np.mean(row_energy)) / sampled if sampled > 0 else 1.0
     return probe
 
 
