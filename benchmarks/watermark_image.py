@@ -4,6 +4,7 @@ blind-watermark, same images, same attacks, same run.
 Usage: python benchmarks/watermark_image.py [--max-side 768] [--images 30] [--riva 8] [--fp 300] [--only-fp]
        python benchmarks/watermark_image.py --payload-seeds 7,11,13,17   (ours only, several payloads per image)
        python benchmarks/watermark_image.py --speed   (CPU time, best of 3, ours beside the classical peers)
+The peers run on the first --peer-images images that ours accepts (ours refuses white pages and tiny ones).
 Images: /work/shared/data/images (SVG skipped), each scaled so its long side is at most --max-side, plus
 centre/corner crops of the large ones until there are --images, then six real outputs of generation
 services (ChatGPT, Firefly, Flux, Jimeng, an unnamed Chinese service, a solid-black Doubao image), scaled
@@ -211,11 +212,11 @@ def main() -> None:
     exact: dict[tuple[str, str], list[bool]] = defaultdict(list)
     quality: dict[str, list[tuple[float, float]]] = defaultdict(list)
     times: dict[str, list[tuple[float, float, float, float]]] = defaultdict(list)
+    accepted: list[str] = []  # the images ours marks, in order: the peers run on the first of these
     for m in methods:
-        limit = (
-            args.riva if m.name.endswith("rivaGan") else (len(images) if m.name == "synthguard" else args.peer_images)
-        )
-        for name, img in images[:limit]:
+        limit = args.riva if m.name.endswith("rivaGan") else args.peer_images
+        group = images if m.name == "synthguard" else [(n, i) for n, i in images if n in accepted][:limit]
+        for name, img in group:
             bits = rng.integers(0, 2, m.nbits)
             mp = img.width * img.height / 1e6
             try:
@@ -226,6 +227,8 @@ def main() -> None:
                 print(f"{m.name} embed failed on {name}: {type(exc).__name__}: {exc}")
                 continue
             assert isinstance(marked, Image.Image)
+            if m.name == "synthguard":
+                accepted.append(name)
             quality[m.name].append((psnr(img, marked), ssim(img, marked)))
             t_read = t_all = 0.0
             for attack, fn in ATTACKS.items():
@@ -244,7 +247,8 @@ def main() -> None:
             times[m.name].append((t_embed, t_read, mp, t_all / len(ATTACKS)))
         print(f"done {m.name}", file=sys.stderr, flush=True)
     names = [m.name for m in methods]
-    # Ours again on exactly the images the classical peers ran on (the first --peer-images that we marked).
+    # Ours again on exactly the images the classical peers ran on (the first --peer-images that we marked;
+    # images ours refuses are left out for every method).
     subset = f"synthguard (first {args.peer_images})"
     for attack in ATTACKS:
         exact[(subset, attack)] = exact[("synthguard", attack)][: args.peer_images]
@@ -345,17 +349,22 @@ def speed(images: list[tuple[str, Image.Image]], peer_images: int) -> None:
     rows: dict[tuple[str, str], tuple[float, float, int]] = {}
     rng = np.random.default_rng(3)
     for set_name, group in sets:
+        accepted: set[str] = set()  # the peers are timed on the images ours accepts (ours runs first)
         for m in methods:
             if m.name == "blind-watermark" and set_name.startswith("full"):
                 continue  # ~5 s per megapixel: minutes per image
             embed_s = detect_s = mp = 0.0
             count = 0
-            for _, img in group:
+            for name, img in group:
+                if m.name != "synthguard" and name not in accepted:
+                    continue
                 bits = rng.integers(0, 2, m.nbits)
                 try:
                     t_embed, marked = _cpu_best(lambda m=m, img=img, bits=bits: m.embed(img, bits), 3)
                 except Exception:
                     continue  # a refused image (capacity too low) is left out for this method
+                if m.name == "synthguard":
+                    accepted.add(name)
                 assert isinstance(marked, Image.Image)
                 t_detect, _ = _cpu_best(lambda m=m, marked=marked: m.read(marked), 3)
                 embed_s, detect_s, mp, count = (

@@ -174,11 +174,12 @@ def embed_image(
             raise CapacityTooLow(
                 f"image {img.width}x{img.height} cannot carry the payload reliably (self-check z={z:.1f})"
             )
-        share, z = _brightening_check(out_planes, marked_luma, key, payload)
-        if z < _BRIGHT_Z:
+        share, z, decoded = _brightening_check(out_planes, marked_luma, key, payload)
+        if z < _BRIGHT_Z or not decoded:
             raise CapacityTooLow(
                 f"image {img.width}x{img.height} is too bright to carry a watermark reliably: {share:.0%} of its"
-                f" pixels saturate when brightened by 20 %, and the mark then fails (z={z:.1f})"
+                f" pixels saturate when brightened by 20 %, and the mark then fails (pilot z={z:.1f}"
+                f"{'' if decoded else ', payload lost'})"
             )
     res.info.update({k: v for k, v in img.info.items() if k in ("dpi", "icc_profile", "exif")})
     return res
@@ -278,21 +279,21 @@ def _self_check(y: F32, key: bytes, payload: Payload) -> tuple[bool, float]:
     return False, z
 
 
-def _brightening_check(planes: npt.NDArray[Any], y: F32, key: bytes, payload: Payload) -> tuple[float, float]:
-    """Share of the centre's pixels a 20 % brightness gain saturates, and the pilot z that is left then
-    (inf when few saturate; 0 when the payload no longer decodes). planes and y are in 0-255 units."""
+def _brightening_check(planes: npt.NDArray[Any], y: F32, key: bytes, payload: Payload) -> tuple[float, float, bool]:
+    """Share of the centre's pixels a 20 % brightness gain saturates, and the pilot z left then and whether
+    the payload still decodes (inf and True when few saturate). planes and y are in 0-255 units."""
     side = CANVAS_MAX + 16
     h, w = y.shape
     top, left = max(0, (h - side) // 2), max(0, (w - side) // 2)
     centre = y[top : top + side, left : left + side]
     share = float(np.count_nonzero(centre > 255.0 / _BRIGHTENING)) / centre.size
     if share <= _BRIGHT_SHARE:
-        return share, math.inf
+        return share, math.inf, True
     region = planes[top : top + side, left : left + side].astype(np.float32)
     bright = np.minimum(np.rint(region * np.float32(_BRIGHTENING)), np.float32(255.0))
     pat = pattern_for(key)
     hit = _evaluate(_luma(bright), IDENTITY, pat, {})
-    return share, hit.z if _read(hit, pat, key) == payload else 0.0
+    return share, hit.z, _read(hit, pat, key) == payload
 
 
 def _self_check_hit(y: F32, pat: Pattern) -> PilotHit:
