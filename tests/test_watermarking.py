@@ -137,3 +137,17 @@ def test_cli_flow_traces_a_stripped_copy(tmp_path: Path) -> None:
     assert rep["checks"]["watermark"]["present"] is True
     assert rep["checks"]["ledger"]["verified"] is True
     assert rep["checks"]["ledger"]["entries"][0]["matched_by"] == ["watermark"]
+
+
+def test_cli_refuses_a_white_page_and_releases_nothing(tmp_path: Path) -> None:
+    page = Image.new("RGB", (640, 400), (250, 250, 250))
+    for row in range(40, 380, 24):  # a few dark rules: the rest of the page saturates under +20 % brightness
+        page.paste((40, 40, 40), (20, row, 620, row + 2))
+    page.save(tmp_path / "page.png")
+    before = (tmp_path / "page.png").read_bytes()
+    run = lambda *a: subprocess.run([*EXE, *a], cwd=tmp_path, capture_output=True, text=True, check=False)  # noqa: E731
+    assert run("keys", "watermark", "-o", "wm.key").returncode == 0
+    res = run("label", "page.png", "--producer", PRODUCER, "--watermark", "--watermark-key", "wm.key", "-o", "out.png")
+    assert res.returncode == 11
+    assert "page.png" in res.stderr and "too bright" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out.png").exists() and (tmp_path / "page.png").read_bytes() == before
