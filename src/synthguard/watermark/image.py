@@ -13,7 +13,7 @@ import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -43,6 +43,7 @@ from synthguard.watermark.image_sync import (
 from synthguard.watermark.payload import TAG_BITS, Payload, check_key, decode, gaussian_p_value
 
 F32 = npt.NDArray[np.float32]
+ArrayT = TypeVar("ArrayT", bound=npt.NDArray[Any])
 
 DEFAULT_STRENGTH = 1.0
 DEFAULT_ALPHA = 1e-6
@@ -283,13 +284,11 @@ def _brightening_check(planes: npt.NDArray[Any], y: F32, key: bytes, payload: Pa
     """Share of the centre's pixels a 20 % brightness gain saturates, and the pilot z left then and whether
     the payload still decodes (inf and True when few saturate). planes and y are in 0-255 units."""
     side = CANVAS_MAX + 16
-    h, w = y.shape
-    top, left = max(0, (h - side) // 2), max(0, (w - side) // 2)
-    centre = y[top : top + side, left : left + side]
+    centre = _centre(y, side)
     share = float(np.count_nonzero(centre > 255.0 / _BRIGHTENING)) / centre.size
     if share <= _BRIGHT_SHARE:
         return share, math.inf, True
-    region = planes[top : top + side, left : left + side].astype(np.float32)
+    region = _centre(planes, side).astype(np.float32)
     bright = np.minimum(np.rint(region * np.float32(_BRIGHTENING)), np.float32(255.0))
     pat = pattern_for(key)
     hit = _evaluate(_luma(bright), IDENTITY, pat, {})
@@ -328,10 +327,11 @@ def _perturb(lat: Lattice, dscale: float, drot_deg: float) -> Lattice:
     return Lattice((float(a[0]), float(a[1])), (float(b[0]), float(b[1])))
 
 
-def _centre(arr: F32, side: int) -> F32:
-    h, w = arr.shape
+def _centre(arr: ArrayT, side: int) -> ArrayT:
+    """The centre side x side window of an array's first two axes (all of an axis shorter than side)."""
+    h, w = arr.shape[:2]
     top, left = max(0, (h - side) // 2), max(0, (w - side) // 2)
-    return arr[top : top + side, left : left + side]
+    return cast(ArrayT, arr[top : top + side, left : left + side])  # a view: the same array type
 
 
 def _multiple_test_p(z: float, hypotheses: int) -> float:

@@ -308,14 +308,15 @@ class Embedder:
 
     def _gather(self, strips: Sequence[npt.NDArray[Any] | None], rows: npt.NDArray[np.intp]) -> F32 | None:
         """Some rows (in order, float32) of a per-strip array; None if every strip concerned has none."""
-        parts, width = [], self.planes.shape[1]
-        for s in range(int(rows[0]) // STRIP, int(rows[-1]) // STRIP + 1):
+        spanned = range(int(rows[0]) // STRIP, int(rows[-1]) // STRIP + 1)
+        if all(strips[s] is None for s in spanned):
+            return None
+        parts = []
+        for s in spanned:
             inside = rows[(rows >= s * STRIP) & (rows < (s + 1) * STRIP)] - s * STRIP
             strip = strips[s]
-            parts.append((np.ones((inside.size, width), np.float32), False) if strip is None else (strip[inside], True))
-        if not any(present for _, present in parts):
-            return None
-        out: F32 = np.concatenate([p for p, _ in parts]).astype(np.float32, copy=False)
+            parts.append(np.ones((inside.size, self.planes.shape[1]), np.float32) if strip is None else strip[inside])
+        out: F32 = np.concatenate(parts).astype(np.float32, copy=False)
         return out
 
     def _change_at(self, rows: npt.NDArray[np.intp], scale: np.float32) -> tuple[F32, F32]:
