@@ -168,8 +168,10 @@ def embed_image(
     if res.mode != out_mode:
         res = res.convert(out_mode)
     if self_check:
-        direct = res.mode == mode and mode in ("L", "LA", "RGB", "RGBA")  # the luma of the planes just made
-        marked_luma = _luma(out_planes) if direct else image_luma(res)
+        # Both checks read only the centre window, so only its luma is computed (from the planes just made).
+        direct = res.mode == mode and mode in ("L", "LA", "RGB", "RGBA")
+        side = CANVAS_MAX + 16
+        marked_luma = _luma(_centre(out_planes, side)) if direct else _centre(image_luma(res), side)
         passed, z = _self_check(marked_luma, key, payload)
         if not passed:
             raise CapacityTooLow(
@@ -291,7 +293,7 @@ def _brightening_check(planes: npt.NDArray[Any], y: F32, key: bytes, payload: Pa
     region = _centre(planes, side).astype(np.float32)
     bright = np.minimum(np.rint(region * np.float32(_BRIGHTENING)), np.float32(255.0))
     pat = pattern_for(key)
-    hit = _evaluate(_luma(bright), IDENTITY, pat, {})
+    hit = _evaluate(_luma(bright), IDENTITY, pat, {}, range(1))  # the embedder's own orientation
     return share, hit.z, _read(hit, pat, key) == payload
 
 
