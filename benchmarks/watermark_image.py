@@ -3,7 +3,10 @@ blind-watermark, same images, same attacks, same run.
 
 Usage: python benchmarks/watermark_image.py [--max-side 768] [--images 30] [--riva 8] [--fp 300] [--only-fp]
        python benchmarks/watermark_image.py --payload-seeds 7,11,13,17   (ours only, several payloads per image)
-       python benchmarks/watermark_image.py --speed   (CPU time, best of 3, ours beside the classical peers)
+       python benchmarks/watermark_image.py --speed   (CPU time, best of 3, ours beside the classical peers;
+           detection also once after each attack on the small images)
+       python benchmarks/watermark_image.py --equal-quality [--peer-bits 64]   (each peer's strength set per
+           image to ours' PSNR; the peers that take any payload length carry --peer-bits bits, default 32)
 The peers run on the first --peer-images images that ours accepts (ours refuses white pages and tiny ones).
 Images: /work/shared/data/images (SVG skipped), each scaled so its long side is at most --max-side, plus
 centre/corner crops of the large ones until there are --images, then six real outputs of generation
@@ -47,6 +50,11 @@ GENERATED = (
 )
 KEY = b"benchmark-key-0123456789abcdef00"
 PEER_BITS = 32
+# The peers' default quantisation steps: imwatermark's scales per YUV channel, blind-watermark's d1 and d2.
+IMWATERMARK_SCALES = {"dwtDct": (("Y", 0), ("U", 36), ("V", 36)), "dwtDctSvd": (("Y", 0), ("U", 36), ("V", 0))}
+BWM_STEPS = (("d1", 36), ("d2", 20))
+STRENGTH_RANGE = (1 / 16, 16.0)  # --equal-quality: the factors on a peer's default steps that it searches
+PSNR_TOL = 0.3  # --equal-quality: a peer's PSNR lands in [ours, ours + PSNR_TOL] dB where its range allows
 
 
 def _scaled(img: Image.Image, max_side: int) -> Image.Image:
@@ -106,6 +114,13 @@ class Method:
 
     name = ""
     nbits = PEER_BITS
+    steps: tuple[tuple[str, float], ...] = ()  # default quantisation steps; none: the strength cannot be set
+    strength = 1.0  # factor on the steps, embedder and decoder alike
+
+    @property
+    def tunable(self) -> bool:
+        """Whether the strength can be set."""
+        return bool(self.steps)
 
     def embed(self, img: Image.Image, bits: np.ndarray) -> Image.Image:
         raise NotImplementedError
@@ -135,6 +150,7 @@ class InvisibleWatermark(Method):
 
         self.algo, self.name = algo, f"imwatermark-{algo}"
         self.enc_cls, self.dec_cls = WatermarkEncoder, WatermarkDecoder
+        self.steps = IMWATERMARK_SCALES.get(algo, ())
         if algo == "rivaGan":
             WatermarkEncoder.loadModel()
             WatermarkDecoder.loadModel()
@@ -143,22 +159,28 @@ class InvisibleWatermark(Method):
         enc = self.enc_cls()
         enc.set_watermark("bits", [int(b) for b in bits])
         bgr = np.asarray(img.convert("RGB"))[:, :, ::-1].copy()
-        out = enc.encode(bgr, self.algo)
+        out = enc.encode(bgr, self.algo, **self.configs())
         return Image.fromarray(np.clip(out, 0, 255).astype(np.uint8)[:, :, ::-1].copy())
 
     def read(self, img: Image.Image) -> np.ndarray | None:
         dec = self.dec_cls("bits", self.nbits)
         bgr = np.asarray(img.convert("RGB"))[:, :, ::-1].copy()
-        return np.array(dec.decode(bgr, self.algo), dtype=int)
+        return np.array(dec.decode(bgr, self.algo, **self.configs()), dtype=int)
+
+    def configs(self) -> dict[str, list[float]]:
+        """The scales at the current strength (rivaGan takes none)."""
+        return {"scales": [v * self.strength for _, v in self.steps]} if self.tunable else {}
 
 
 class BlindWatermark(Method):
     name = "blind-watermark"
+    steps = BWM_STEPS
 
     def embed(self, img: Image.Image, bits: np.ndarray) -> Image.Image:
         from blind_watermark import WaterMark
 
         bwm = WaterMark(password_img=1, password_wm=1)
+        bwm.bwm_core.d1, bwm.bwm_core.d2 = (v * self.strength for _, v in self.steps)
         bwm.read_img(img=np.asarray(img.convert("RGB"))[:, :, ::-1].astype(np.float32))
         bwm.read_wm([bool(b) for b in bits], mode="bit")
         out = bwm.embed()
@@ -168,6 +190,7 @@ class BlindWatermark(Method):
         from blind_watermark import WaterMark
 
         bwm = WaterMark(password_img=1, password_wm=1)
+        bwm.bwm_core.d1, bwm.bwm_core.d2 = (v * self.strength for _, v in self.steps)
         arr = np.asarray(img.convert("RGB"))[:, :, ::-1].astype(np.float32)
         return (np.asarray(bwm.extract(embed_img=arr, wm_shape=self.nbits, mode="bit")) > 0.5).astype(int)
 
@@ -175,6 +198,32 @@ class BlindWatermark(Method):
 def quiet(fn: Callable[[], object]) -> object:
     with contextlib.redirect_stdout(io.StringIO()):
         return fn()
+
+
+def matched_embed(m: Method, img: Image.Image, bits: np.ndarray, target: float) -> tuple[Image.Image, float]:
+    """Peer m's marking at the strongest strength found with PSNR >= target (if none, the highest PSNR found), and
+    that embed's seconds."""
+    lo, hi = (math.log(v) for v in STRENGTH_RANGE)
+    x = 0.0  # log strength, from the default
+    tried: list[tuple[float, float, Image.Image, float]] = []  # log strength, PSNR - target, marking, seconds
+    for _ in range(12):
+        m.strength = math.exp(x)
+        t0 = time.perf_counter()
+        marked = quiet(lambda: m.embed(img, bits))
+        seconds = time.perf_counter() - t0
+        assert isinstance(marked, Image.Image)
+        gap = psnr(img, marked) - target
+        tried.append((x, gap, marked, seconds))
+        if 0 <= gap <= PSNR_TOL:
+            break
+        lo, hi = (x, hi) if gap > 0 else (lo, x)
+        # PSNR falls about 20 dB per tenfold step: aim at the middle of the window, bisect if that leaves the bracket
+        guess = x + (gap - PSNR_TOL / 2) * math.log(10) / 20
+        x = guess if lo < guess < hi else (lo + hi) / 2
+    above = [t for t in tried if t[1] >= 0]
+    x, _, marked, seconds = max(above, key=lambda t: t[0]) if above else max(tried, key=lambda t: t[1])
+    m.strength = math.exp(x)  # the decoder knows its own steps
+    return marked, seconds
 
 
 def main() -> None:
@@ -188,6 +237,12 @@ def main() -> None:
     ap.add_argument("--fp-seed", type=int, default=0, help="seed of the false-positive samples (split long runs)")
     ap.add_argument("--payload-seeds", default="", help="ours only: comma-separated payload seeds, rates over all")
     ap.add_argument("--speed", action="store_true", help="CPU time per megapixel, ours beside the classical peers")
+    ap.add_argument(
+        "--equal-quality", action="store_true", help="each peer's strength set per image so its PSNR matches ours"
+    )
+    ap.add_argument(
+        "--peer-bits", type=int, default=PEER_BITS, help="payload bits of the peers that take any length (not rivaGan)"
+    )
     args = ap.parse_args()
     if args.speed:
         speed(load_images(args.max_side, args.images), args.peer_images)
@@ -200,6 +255,15 @@ def main() -> None:
         return
     images = load_images(args.max_side, args.images)
     print(f"{len(images)} images, long side <= {args.max_side}, {len(ATTACKS)} attacks\n")
+    if args.equal_quality:
+        print(
+            "Equal quality: on each image, each peer with a strength setting (imwatermark dwtDct and dwtDctSvd: "
+            "scales; blind-watermark: d1 and d2) runs at the largest factor on its default steps, within "
+            f"{STRENGTH_RANGE[0]:g}-{STRENGTH_RANGE[1]:g}, found whose RGB PSNR is at least ours on that image "
+            f"(search: secant/bisection on the log factor, stopping within +{PSNR_TOL} dB, at most 12 embeds); "
+            "where no factor tried reaches ours, the one with the highest PSNR. Its decoder uses the same steps. "
+            "rivaGan has no strength setting and runs at its native strength.\n"
+        )
     methods: list[Method] = [Ours()]
     for algo in ("dwtDct", "dwtDctSvd", "rivaGan"):
         try:
@@ -207,22 +271,31 @@ def main() -> None:
         except Exception as exc:  # a peer that cannot load is reported, not fatal
             print(f"skip imwatermark {algo}: {exc}")
     methods.append(BlindWatermark())
+    for m in methods[1:]:
+        if not m.name.endswith("rivaGan"):  # rivaGan's model carries exactly 32 bits
+            m.nbits = args.peer_bits
     rng = np.random.default_rng(7)
     acc: dict[tuple[str, str], list[float]] = defaultdict(list)
     exact: dict[tuple[str, str], list[bool]] = defaultdict(list)
     quality: dict[str, list[tuple[float, float]]] = defaultdict(list)
     times: dict[str, list[tuple[float, float, float, float]]] = defaultdict(list)
     accepted: list[str] = []  # the images ours marks, in order: the peers run on the first of these
+    ours_psnr: dict[str, float] = {}
+    matched: dict[str, list[tuple[float, float]]] = defaultdict(list)  # --equal-quality: strength, PSNR - ours
     for m in methods:
         limit = args.riva if m.name.endswith("rivaGan") else args.peer_images
         group = images if m.name == "synthguard" else [(n, i) for n, i in images if n in accepted][:limit]
         for name, img in group:
             bits = rng.integers(0, 2, m.nbits)
             mp = img.width * img.height / 1e6
+            target = ours_psnr[name] if args.equal_quality and m.tunable else None
             try:
                 t0 = time.perf_counter()
-                marked = quiet(lambda m=m, img=img, bits=bits: m.embed(img, bits))
-                t_embed = time.perf_counter() - t0
+                if target is None:
+                    marked = quiet(lambda m=m, img=img, bits=bits: m.embed(img, bits))
+                    t_embed = time.perf_counter() - t0
+                else:
+                    marked, t_embed = matched_embed(m, img, bits, target)
             except Exception as exc:
                 print(f"{m.name} embed failed on {name}: {type(exc).__name__}: {exc}")
                 continue
@@ -230,6 +303,10 @@ def main() -> None:
             if m.name == "synthguard":
                 accepted.append(name)
             quality[m.name].append((psnr(img, marked), ssim(img, marked)))
+            if m.name == "synthguard":
+                ours_psnr[name] = quality[m.name][-1][0]
+            if target is not None:
+                matched[m.name].append((m.strength, quality[m.name][-1][0] - target))
             t_read = t_all = 0.0
             for attack, fn in ATTACKS.items():
                 attacked = fn(marked)
@@ -277,8 +354,34 @@ def main() -> None:
             f"{q[:, 1].mean():.4f}/{q[:, 1].min():.4f} | {1000 * t[:, 0].sum() / mp:.0f} | "
             f"{1000 * t[:, 1].sum() / mp:.0f} | {1000 * t[:, 3].sum() / mp:.0f} |"
         )
+    if args.equal_quality:
+        matched_strengths([m for m in methods[1:] if quality[m.name]], matched)
     if args.fp:
         false_positives(args.fp, args.fp_seed)
+
+
+def matched_strengths(methods: list[Method], matched: dict[str, list[tuple[float, float]]]) -> None:
+    """--equal-quality: the strengths the peers that ran reached and how far their PSNR landed above ours."""
+    print("\n### Peer strength at equal quality (factor on the default steps)\n")
+    print("| method | default steps | factor min/median/max | steps reached | PSNR - ours (dB) mean/min/max |", end="")
+    print(f" PSNR >= ours | within [0, +{PSNR_TOL}] dB |")
+    print("|---|---|---|---|---|---|---|")
+    for m in methods:
+        if not m.tunable:
+            print(f"| {m.name} | - | native strength (no setting) | - | - | - | - |")
+            continue
+        r = np.array(matched[m.name])
+        if r.size == 0:
+            continue
+        f, gap = r[:, 0], r[:, 1]
+        default = ", ".join(f"{k} {v:g}" for k, v in m.steps)
+        reached = ", ".join(f"{k} {v * f.min():.1f}-{v * f.max():.1f}" for k, v in m.steps if v)
+        inside = int(np.sum((gap >= 0) & (gap <= PSNR_TOL)))
+        print(
+            f"| {m.name} | {default} | {f.min():.3f}/{np.median(f):.3f}/{f.max():.3f} | {reached} | "
+            f"{gap.mean():+.2f}/{gap.min():+.2f}/{gap.max():+.2f} | {int(np.sum(gap >= 0))}/{len(r)} | "
+            f"{inside}/{len(r)} |"
+        )
 
 
 def payload_rates(images: list[tuple[str, Image.Image]], seeds: list[int]) -> None:
@@ -346,14 +449,14 @@ def speed(images: list[tuple[str, Image.Image]], peer_images: int) -> None:
             print(f"skip imwatermark {algo}: {exc}")
     methods.append(BlindWatermark())
     sets = [("benchmark set", images[:peer_images]), ("full size (2-15 MP)", full_size_images())]
-    rows: dict[tuple[str, str], tuple[float, float, int]] = {}
+    rows: dict[tuple[str, str], tuple[float, float, int, float]] = {}
     rng = np.random.default_rng(3)
     for set_name, group in sets:
         accepted: set[str] = set()  # the peers are timed on the images ours accepts (ours runs first)
         for m in methods:
             if m.name == "blind-watermark" and set_name.startswith("full"):
                 continue  # ~5 s per megapixel: minutes per image
-            embed_s = detect_s = mp = 0.0
+            embed_s = detect_s = attacked_s = mp = 0.0
             count = 0
             for name, img in group:
                 if m.name != "synthguard" and name not in accepted:
@@ -367,6 +470,9 @@ def speed(images: list[tuple[str, Image.Image]], peer_images: int) -> None:
                     accepted.add(name)
                 assert isinstance(marked, Image.Image)
                 t_detect, _ = _cpu_best(lambda m=m, marked=marked: m.read(marked), 3)
+                if not set_name.startswith("full"):  # every attack once; per megapixel of the original
+                    attacked = [fn(marked) for fn in ATTACKS.values()]
+                    attacked_s += sum(_cpu_best(lambda m=m, a=a: m.read(a), 1)[0] for a in attacked) / len(attacked)
                 embed_s, detect_s, mp, count = (
                     embed_s + t_embed,
                     detect_s + t_detect,
@@ -374,21 +480,23 @@ def speed(images: list[tuple[str, Image.Image]], peer_images: int) -> None:
                     count + 1,
                 )
             if count:
-                rows[(set_name, m.name)] = (1000 * embed_s / mp, 1000 * detect_s / mp, count)
+                rows[(set_name, m.name)] = (1000 * embed_s / mp, 1000 * detect_s / mp, count, 1000 * attacked_s / mp)
             print(f"speed: {set_name} {m.name} done", file=sys.stderr, flush=True)
     print("### CPU time per megapixel (single process, OpenCV on one thread; best of 3 calls per image)\n")
     print(
-        "| images | method | n | embed ms/MP | detect ms/MP (unattacked) | embed: peer / ours | detect: peer / ours |"
+        "| images | method | n | embed ms/MP | detect ms/MP (unattacked) | detect ms/MP (mean over the attacks) |"
+        " embed: peer / ours | detect: peer / ours |"
     )
-    print("|---|---|---|---:|---:|---:|---:|")
+    print("|---|---|---|---:|---:|---:|---:|---:|")
     for set_name, _ in sets:
         ours = rows.get((set_name, "synthguard"))
         for m in methods:
             row = rows.get((set_name, m.name))
             if row is None or ours is None:
                 continue
+            over_attacks = f"{row[3]:.0f}" if row[3] else "-"
             print(
-                f"| {set_name} | {m.name} | {row[2]} | {row[0]:.0f} | {row[1]:.0f} | "
+                f"| {set_name} | {m.name} | {row[2]} | {row[0]:.0f} | {row[1]:.0f} | {over_attacks} | "
                 f"{row[0] / ours[0]:.2f} | {row[1] / ours[1]:.2f} |"
             )
 
