@@ -414,6 +414,14 @@ def payload_rates(images: list[tuple[str, Image.Image]], seeds: list[int]) -> No
         print(f"| {attack} | {exact[attack]}/{trials} | {exact[attack] / trials:.3f} | {', '.join(failures[attack])} |")
 
 
+def _read_or_none(m: Method, img: Image.Image) -> np.ndarray | None:
+    """m's payload read from img, None where the peer raises (imwatermark refuses images under 256 px)."""
+    try:
+        return m.read(img)
+    except Exception:
+        return None
+
+
 def _cpu_best(fn: Callable[[], object], reps: int) -> tuple[float, object]:
     """Best single-process CPU time (all threads) of reps calls, and the last result."""
     best, result = math.inf, None
@@ -472,7 +480,9 @@ def speed(images: list[tuple[str, Image.Image]], peer_images: int) -> None:
                 t_detect, _ = _cpu_best(lambda m=m, marked=marked: m.read(marked), 3)
                 if not set_name.startswith("full"):  # every attack once; per megapixel of the original
                     attacked = [fn(marked) for fn in ATTACKS.values()]
-                    attacked_s += sum(_cpu_best(lambda m=m, a=a: m.read(a), 1)[0] for a in attacked) / len(attacked)
+                    attacked_s += sum(_cpu_best(lambda m=m, a=a: _read_or_none(m, a), 1)[0] for a in attacked) / len(
+                        attacked
+                    )
                 embed_s, detect_s, mp, count = (
                     embed_s + t_embed,
                     detect_s + t_detect,
