@@ -300,10 +300,9 @@ def main() -> None:
                 print(f"{m.name} embed failed on {name}: {type(exc).__name__}: {exc}")
                 continue
             assert isinstance(marked, Image.Image)
-            if m.name == "synthguard":
-                accepted.append(name)
             quality[m.name].append((psnr(img, marked), ssim(img, marked)))
             if m.name == "synthguard":
+                accepted.append(name)
                 ours_psnr[name] = quality[m.name][-1][0]
             if target is not None:
                 matched[m.name].append((m.strength, quality[m.name][-1][0] - target))
@@ -311,10 +310,7 @@ def main() -> None:
             for attack, fn in ATTACKS.items():
                 attacked = fn(marked)
                 t0 = time.perf_counter()
-                try:
-                    got = quiet(lambda m=m, attacked=attacked: m.read(attacked))
-                except Exception:
-                    got = None
+                got = quiet(lambda m=m, attacked=attacked: _read_or_none(m, attacked))
                 t_all += time.perf_counter() - t0
                 if attack == "none":
                     t_read = time.perf_counter() - t0
@@ -480,8 +476,8 @@ def speed(images: list[tuple[str, Image.Image]], peer_images: int) -> None:
                 t_detect, _ = _cpu_best(lambda m=m, marked=marked: m.read(marked), 3)
                 if not set_name.startswith("full"):  # every attack once; per megapixel of the original
                     attacked = [fn(marked) for fn in ATTACKS.values()]
-                    attacked_s += sum(_cpu_best(lambda m=m, a=a: _read_or_none(m, a), 1)[0] for a in attacked) / len(
-                        attacked
+                    attacked_s += float(
+                        np.mean([_cpu_best(lambda m=m, a=a: _read_or_none(m, a), 1)[0] for a in attacked])
                     )
                 embed_s, detect_s, mp, count = (
                     embed_s + t_embed,
