@@ -147,18 +147,71 @@ def test_clip_with_its_energy_above_the_band_is_refused() -> None:
         embed_audio(beep.astype(np.float32), rate, PAYLOAD, KEY)
 
 
-def test_feedback_decode_recovers_the_payload(marked: tuple[np.ndarray, np.ndarray]) -> None:
+def _best_candidate(y: np.ndarray) -> object:
     from scipy.signal import resample_poly
 
     from synthguard.watermark import audio as audio_module
+
+    mono16 = resample_poly(y.mean(axis=1), 160, 441).astype(np.float64)
+    cands, _ = audio_module._search(mono16, audio_module._layout(KEY), audio_module._upper_layout(KEY))
+    return cands[0]
+
+
+def test_feedback_decode_recovers_the_payload(marked: tuple[np.ndarray, np.ndarray]) -> None:
+    from synthguard.watermark import audio as audio_module
+    from synthguard.watermark.audio_soft import feedback_weights, soft_chips
     from synthguard.watermark.payload import decode
 
     _, y = marked
-    mono16 = resample_poly(y.mean(axis=1), 160, 441).astype(np.float64)
-    lay = audio_module._layout(KEY)
-    best = audio_module._search(mono16, lay)[0][0]
-    soft = audio_module._reweighted(best, lay, audio_module._soft_chips(best, lay))
-    assert decode(soft, KEY) == PAYLOAD
+    best = _best_candidate(y)
+    bands = [audio_module._low_band(best, audio_module._layout(KEY))]
+    weights = feedback_weights(bands, soft_chips(bands), audio_module.FEEDBACK_SLOTS)
+    assert decode(soft_chips(bands, weights), KEY) == PAYLOAD
+
+
+def test_upper_band_alone_carries_the_payload(marked: tuple[np.ndarray, np.ndarray]) -> None:
+    from synthguard.watermark import audio as audio_module
+    from synthguard.watermark.audio_soft import soft_chips
+    from synthguard.watermark.payload import decode
+
+    _, y = marked
+    best = _best_candidate(y)
+    upper = audio_module._upper_band(best, audio_module._upper_layout(KEY))
+    assert upper is not None
+    assert decode(soft_chips([upper]), KEY) == PAYLOAD
+    skipped = 0  # without a mark the split-half estimate is noise: the band is mostly left out
+    for seed in range(10):
+        mono = _music(8.0, 16000, channels=1, seed=seed)[:, 0].astype(np.float64)
+        cands, _ = audio_module._search(mono, audio_module._layout(KEY), audio_module._upper_layout(KEY))
+        skipped += audio_module._upper_band(cands[0], audio_module._upper_layout(KEY)) is None
+    assert skipped >= 6
+
+
+def _band_energy(signal: np.ndarray, rate: int, lo: float, hi: float) -> float:
+    spec = np.abs(np.fft.rfft(signal.astype(np.float64).mean(axis=1))) ** 2
+    freq = np.fft.rfftfreq(signal.shape[0], 1.0 / rate)
+    return float(np.sum(spec[(freq >= lo) & (freq < hi)]))
+
+
+def test_upper_band_takes_a_small_share_and_only_where_the_rate_carries_it(
+    marked: tuple[np.ndarray, np.ndarray],
+) -> None:
+    host, y = marked
+    mark = y.astype(np.float64) - host
+    low, upper = _band_energy(mark, 44100, 500, 3750), _band_energy(mark, 44100, 3750, 7000)
+    assert 0.02 * low < upper < 0.3 * low
+    host11 = _music(6.0, 11025)
+    mark11 = embed_audio(host11, 11025, PAYLOAD, KEY).astype(np.float64) - host11
+    assert _band_energy(mark11, 11025, 3900, 5500) < 1e-3 * _band_energy(mark11, 11025, 500, 3750)
+
+
+def test_long_clip_marked_only_at_its_end_still_decodes() -> None:
+    rate = 16000
+    marked_tail = embed_audio(_music(10.0, rate, channels=1, seed=5), rate, PAYLOAD, KEY)
+    clip = np.concatenate([_music(30.0, rate, channels=1, seed=6), marked_tail])  # 4 segments, mark in the last
+    found = detect_audio(clip, rate, KEY)
+    assert found.payload == PAYLOAD
+    assert found.where is not None and found.where[0] >= 29.0
 
 
 def test_search_evaluates_each_scale_once(marked: tuple[np.ndarray, np.ndarray]) -> None:
@@ -168,10 +221,10 @@ def test_search_evaluates_each_scale_once(marked: tuple[np.ndarray, np.ndarray])
 
     _, y = marked
     mono16 = resample_poly(y.mean(axis=1), 160, 441).astype(np.float64)
-    cands, tried = audio_module._search(mono16, audio_module._layout(KEY))
+    cands, tried = audio_module._search(mono16, audio_module._layout(KEY), audio_module._upper_layout(KEY))
     scales = [(round(c.scale, 6), round(c.freq_scale, 6)) for c in cands]
     assert len(scales) == len(set(scales))
-    assert tried == len(cands) * audio_module.PERIOD_SLOTS * 4
+    assert tried == len(cands) * audio_module.PERIOD_SLOTS * 4 * 2  # low band alone and both bands
 
 
 def test_false_positive_budget_with_list_decoding_stays_within_1e_6() -> None:

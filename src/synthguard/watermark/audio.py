@@ -1,7 +1,10 @@
 """Robust audio watermark: keyed multiplicative patchwork on 32 ms x 62.5 Hz cells of the 0.5-3.75 kHz band.
 
 Each 2.88 s period of cells carries a keyed sync pattern and the 282 coded chips of the shared payload
-framing (payload.py); the period repeats over the whole clip. The embedder scales every cell's STFT
+framing (payload.py); the period repeats over the whole clip. Where the input rate allows, a second band of
+data cells (3.75-7 kHz, no sync) carries the same chips with a small share of the energy; it is kept only
+while the low band's own self-check margin holds, and the detector falls back on it when the low band
+alone does not decode. The embedder scales every cell's STFT
 magnitude by exp(+-a) and raises ``a`` where the host already works against a chip (informed embedding,
 checked on the detector's own features). The detector searches time scale (tempo), time+frequency scale
 (speed/resampling), sub-cell phase and period offset, then soft-combines every repetition; when a decode
@@ -21,6 +24,7 @@ from scipy.ndimage import minimum_filter1d, uniform_filter1d
 
 from synthguard.errors import CapacityTooLow, InputError
 from synthguard.watermark import audio_dsp as dsp
+from synthguard.watermark.audio_soft import BandCells, feedback_weights, halves, soft_chips
 from synthguard.watermark.payload import CODED_BITS, Payload, check_key, decode, encode, keyed_rng
 
 FloatArray = npt.NDArray[np.float64]
@@ -48,12 +52,15 @@ MAX_DECODES = 12
 CANDIDATES_PER_SEGMENT = 4
 FEEDBACK_CANDIDATES = 2  # a segment's best alignments also get a second, slot-weighted decode
 FEEDBACK_SLOTS = 7  # window (slots, 224 ms) of the per-slot mark-strength estimate
-SYNC_THRESHOLD = 2.8e-7  # plus the tag's share (below): at most 1e-6 false positives in all
+UPPER_SHARE = 0.15  # the upper band's energy budget per slot, relative to the low band's
+UPPER_GUARD = (1.35, 0.8)  # keep the upper band only if the low margin stays >= max(1.35, 0.8 x margin without)
+MIN_UPPER_SNR = 0.1  # the detector adds the upper band only when its halves show this chip SNR (noise: sd ~0.12)
+SYNC_THRESHOLD = 2.5e-7  # plus the tag's share (below): at most 1e-6 false positives in all
 TAG_FALSE_ACCEPT = 2.0**-24
 # A candidate whose own sync p-value is at most LIST_GATE decodes the LIST_SIZE most likely frames (list
 # Viterbi). Noise reaches the gate with probability <= LIST_GATE, so the extra frames add at most
 # MAX_DECODES * (LIST_SIZE - 1) * LIST_GATE * 2**-24 (2.1e-9) to the MAX_DECODES * 2**-24 of the best paths.
-LIST_SIZE = 4
+LIST_SIZE = 32
 LIST_GATE = 1e-3
 
 
@@ -74,13 +81,12 @@ class _Layout:
     sync: FloatArray  # (K, bands) sign on sync cells, 0 elsewhere
     sync_f: npt.NDArray[np.complex128]  # rfft of sync over the period axis
     sync_abs_f: npt.NDArray[np.complex128]
+    half: npt.NDArray[np.bool_]  # (K, bands) keyed split of the cells, for the soft chips' SNR estimate
 
 
-@lru_cache(maxsize=16)
-def _layout(key: bytes) -> _Layout:
-    rng = keyed_rng(key, "audio/layout/v1")
+def _keyed_layout(key: bytes, purpose: str, n_sync: int) -> _Layout:
+    rng = keyed_rng(key, purpose)
     n_cells = PERIOD_SLOTS * dsp.N_BANDS
-    n_sync = SYNC_GROUP * SYNC_GROUPS
     perm = rng.permutation(n_cells)
     ids = np.empty(n_cells, dtype=np.int64)
     ids[perm[:n_sync]] = CODED_BITS + np.arange(n_sync) // SYNC_GROUP
@@ -88,7 +94,20 @@ def _layout(key: bytes) -> _Layout:
     sign = rng.choice(np.array([-1.0, 1.0]), size=n_cells)
     ids2, sign2 = ids.reshape(PERIOD_SLOTS, dsp.N_BANDS), sign.reshape(PERIOD_SLOTS, dsp.N_BANDS)
     sync = np.where(ids2 >= CODED_BITS, sign2, 0.0)
-    return _Layout(ids2, sign2, sync, np.fft.rfft(sync, axis=0), np.fft.rfft(np.abs(sync), axis=0))
+    half = keyed_rng(key, purpose + "/halves").random((PERIOD_SLOTS, dsp.N_BANDS)) < 0.5
+    return _Layout(ids2, sign2, sync, np.fft.rfft(sync, axis=0), np.fft.rfft(np.abs(sync), axis=0), half)
+
+
+@lru_cache(maxsize=16)
+def _layout(key: bytes) -> _Layout:
+    """The low band's cells: sync groups and coded chips."""
+    return _keyed_layout(key, "audio/layout/v1", SYNC_GROUP * SYNC_GROUPS)
+
+
+@lru_cache(maxsize=16)
+def _upper_layout(key: bytes) -> _Layout:
+    """The upper band's cells: its own sync groups and the coded chips again."""
+    return _keyed_layout(key, "audio/upper-layout/v1", SYNC_GROUP * SYNC_GROUPS)
 
 
 def _as_frames(samples: npt.ArrayLike, sample_rate: int) -> FloatArray:
@@ -114,9 +133,9 @@ def _cells(mono16: FloatArray) -> FloatArray:
     return dsp.slot_energies(dsp.cumulative(energy), 0.0, float(dsp.FINE_PER_SLOT))
 
 
-@lru_cache(maxsize=64)
-def _band_matrix(freq_scale: float) -> FloatArray:
-    return dsp.band_matrix(freq_scale)
+@lru_cache(maxsize=128)
+def _band_matrix(freq_scale: float, first_bin: int = dsp.FIRST_BIN) -> FloatArray:
+    return dsp.band_matrix(freq_scale, first_bin)
 
 
 def embed_audio(
@@ -162,15 +181,11 @@ def embed_audio(
     r_host = dsp.raw_residuals(host, floor, mix)
     audible = host / (host + floor)  # a quiet cell's log energy barely moves however hard it is pushed
 
-    cell_power, budget = _budget(mono_spec, n_slots, strength)
+    cell_power, upper_power, budget = _budget(mono_spec, n_slots, strength)
     cap = MAX_STRENGTH
-    # quieter cells get a larger relative step: it costs less energy, and they are masked by louder ones
-    tilt = (cell_power / np.maximum(cell_power.mean(axis=1, keepdims=True), 1e-30) + 0.05) ** -TILT
-    amp = _fit(np.minimum(cap, 0.01 * tilt), cell_power, budget)
-    fill = np.sqrt(budget / np.maximum(np.sum(cell_power * amp**2, axis=1), 1e-30))  # raise to the budget
-    amp = _fit(np.minimum(cap, amp * fill[:, None]), cell_power, budget)
+    amp = dsp.tilted_steps(cell_power, budget, cap, TILT)
     for _ in range(ITERATIONS):
-        w_mono = dsp.istft_embed(_mark_spec(mono_spec, amp * cell_chip), n16)
+        w_mono = dsp.istft_embed(_mark_spec(mono_spec, amp * cell_chip, dsp.FIRST_BIN), n16)
         marked = _cells(mono16 + w_mono)
         m = min(marked.shape[0], n_slots)
         r_raw = dsp.raw_residuals(marked, floor, mix)[:m]
@@ -187,25 +202,39 @@ def embed_audio(
         # more energy than correcting several others
         step[step * np.sqrt(weight / np.maximum(count, 1)) > GIVE_UP] = 0.0
         amp[:m] = np.minimum(amp[:m] + step[group[:m]] * slope, cap)
-        amp = _fit(amp, cell_power, budget)
+        amp = dsp.fit_to_budget(amp, cell_power, budget)
 
-    mark = np.empty_like(x)
-    mono_mark = np.zeros(n16)
-    for c, spec in enumerate(specs):
-        w16 = dsp.istft_embed(_mark_spec(spec, amp * cell_chip), n16)
-        mono_mark += w16 / len(specs)
-        w = dsp.resample(w16, dsp.WORK_RATE, sample_rate)
-        mark[:, c] = np.pad(w, (0, max(0, x.shape[0] - w.size)))[: x.shape[0]]
+    cell_amps = [amp * cell_chip]
+    if sample_rate >= dsp.UPPER_MIN_RATE:
+        up = _upper_layout(key)
+        up_amp = dsp.tilted_steps(upper_power, UPPER_SHARE * budget, cap, TILT)
+        cell_amps.append(up_amp * want[up.ids[pos]] * up.sign[pos])
+    marks = _band_marks(specs, cell_amps, n16)
     target = QUALITY_SNR_DB - 20.0 * math.log10(strength)
-    gain = dsp.snr_gain(x, mark, sample_rate, target, GAIN_RANGE)
-    mark *= gain
-    margin = _self_check(mono16 + gain * mono_mark, floor, mix, lay, chips)
+    host_energy = dsp.host_frame_energies(x, sample_rate)
+
+    def calibrated(mark16: FloatArray) -> float:
+        """The gain that puts mark16, once at the input rate, at the target segmental SNR."""
+        mark_energy = dsp.mark_frame_energies(mark16, sample_rate, host_energy.size)
+        return dsp.snr_gain(host_energy, mark_energy, sample_rate, target, GAIN_RANGE)
+
+    gain = calibrated(marks[0])
+    margin = _self_check(mono16 + gain * marks[0].mean(axis=1), floor, mix, lay, chips)
     if margin < MIN_MARGIN:
         raise CapacityTooLow(
             f"capacity too low: the marked clip's own chip margin is {margin:.2f} < {MIN_MARGIN} "
             "(too few active cells in 500-3750 Hz, or shorter than one 2.88 s period); a mark this weak would "
             "not survive ordinary processing (a higher strength lowers the quality below the 25 dB target)"
         )
+    mark16 = marks[0] * gain
+    if len(marks) > 1:  # the upper band shares the SNR allowance: keep it only if the low band stays strong
+        both = marks[0] + marks[1]
+        gain_both = calibrated(both)
+        margin_both = _self_check(mono16 + gain_both * both.mean(axis=1), floor, mix, lay, chips)
+        if margin_both >= max(UPPER_GUARD[0], UPPER_GUARD[1] * margin):
+            mark16 = both * gain_both
+    mark = dsp.resample(mark16, dsp.WORK_RATE, sample_rate)
+    mark = np.pad(mark, ((0, max(0, x.shape[0] - mark.shape[0])), (0, 0)))[: x.shape[0]]
     out = _limit(x + mark, max(1.0, float(np.max(np.abs(x)))))
     return out.astype(np.float32).reshape(raw.shape) if raw.ndim == 1 else out.astype(np.float32)
 
@@ -230,43 +259,53 @@ def _self_check(marked16: FloatArray, floor: float, mix: float, lay: _Layout, ch
     return float(np.mean(soft) / max(float(np.std(soft)), 1e-12))
 
 
-def _budget(spec: npt.NDArray[np.complex128], n_slots: int, strength: float) -> tuple[FloatArray, FloatArray]:
-    """Per-cell host power and per-slot mark energy allowed by the segmental SNR target."""
+def _budget(
+    spec: npt.NDArray[np.complex128], n_slots: int, strength: float
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Per-cell host power of the low and upper bands, and per-slot mark energy allowed by the SNR target."""
     power = spec.real**2 + spec.imag**2
     if power.shape[0] % 2:
         power = np.concatenate([power, np.zeros((1, power.shape[1]))])
     slots = power.reshape(-1, 2, power.shape[1]).sum(axis=1)[:n_slots]
-    band = slots[:, dsp.FIRST_BIN : dsp.LAST_BIN].reshape(n_slots, dsp.N_BANDS, dsp.BINS_PER_BAND).sum(axis=2)
     allowed = slots.sum(axis=1) * 10 ** (-TARGET_SNR_DB / 10) * strength**2
-    return band, allowed
+    return dsp.band_power(slots, dsp.FIRST_BIN), dsp.band_power(slots, dsp.UPPER_FIRST_BIN), allowed
 
 
-def _fit(amp: FloatArray, cell_power: FloatArray, budget: FloatArray) -> FloatArray:
-    """Scale each slot's amplitudes down to its energy budget (never up)."""
-    energy = np.sum(cell_power * np.expm1(amp) ** 2, axis=1)
-    scale = np.minimum(1.0, np.sqrt(budget / np.maximum(energy, 1e-30)))
-    return np.asarray(amp * scale[:, None], dtype=np.float64)
+def _band_marks(specs: list[npt.NDArray[np.complex128]], cell_amps: list[FloatArray], n16: int) -> list[FloatArray]:
+    """Each band's mark at 16 kHz (samples x channels)."""
+    first_bins = (dsp.FIRST_BIN, dsp.UPPER_FIRST_BIN)
+    return [
+        np.stack([dsp.istft_embed(_mark_spec(spec, amp, first), n16) for spec in specs], axis=1)
+        for amp, first in zip(cell_amps, first_bins[: len(cell_amps)], strict=True)
+    ]
 
 
-def _mark_spec(spec: npt.NDArray[np.complex128], cell_amp: FloatArray) -> npt.NDArray[np.complex128]:
-    """The watermark's spectrum: each in-band bin scaled by exp(amp) - 1 of its cell."""
+def _mark_spec(spec: npt.NDArray[np.complex128], cell_amp: FloatArray, first_bin: int) -> npt.NDArray[np.complex128]:
+    """The watermark's spectrum in one band: each of its bins scaled by exp(amp) - 1 of its cell."""
+    last_bin = first_bin + dsp.BINS_PER_BAND * dsp.N_BANDS
     per_frame = np.repeat(cell_amp, 2, axis=0)[: spec.shape[0]]
     per_bin = np.repeat(per_frame, dsp.BINS_PER_BAND, axis=1)
     out = np.zeros_like(spec)
-    out[:, dsp.FIRST_BIN : dsp.LAST_BIN] = spec[:, dsp.FIRST_BIN : dsp.LAST_BIN] * np.expm1(per_bin)
+    out[:, first_bin:last_bin] = spec[:, first_bin:last_bin] * np.expm1(per_bin)
     return out
 
 
 def _limit(y: FloatArray, ceiling: float) -> FloatArray:
-    """Smooth local gain reduction so no sample exceeds ceiling (never hard clipping)."""
-    peak = np.max(np.abs(y), axis=1)
-    need = np.minimum(1.0, ceiling / np.maximum(peak, 1e-12))
-    if need.min() >= 1.0:
+    """Smooth local gain reduction so no sample exceeds ceiling (never hard clipping); y is changed in place."""
+    if float(np.max(np.abs(y))) <= ceiling:
         return y
+    peak = np.abs(y[:, 0])  # per-channel maxima: much faster than a reduction along the short axis
+    for c in range(1, y.shape[1]):
+        np.maximum(peak, np.abs(y[:, c]), out=peak)
+    need = np.minimum(1.0, ceiling / np.maximum(peak, 1e-12))
+    over = np.flatnonzero(need < 1.0)
     half = 64
-    gain = uniform_filter1d(minimum_filter1d(need, 2 * half + 1), half + 1)
-    gain = np.minimum(gain, need)  # guards the filters' edge handling
-    return np.asarray(np.clip(y * gain[:, None], -ceiling, ceiling), dtype=np.float64)
+    lo, hi = max(0, int(over[0]) - 4 * half), min(y.shape[0], int(over[-1]) + 4 * half + 1)
+    part = need[lo:hi]  # the gain differs from 1 only within a window of the samples over the ceiling
+    gain = uniform_filter1d(minimum_filter1d(part, 2 * half + 1), half + 1)
+    gain = np.minimum(gain, part)  # guards the filters' edge handling
+    y[lo:hi] = np.clip(y[lo:hi] * gain[:, None], -ceiling, ceiling)
+    return y
 
 
 @dataclass
@@ -274,21 +313,47 @@ class _Candidate:
     z: float
     scale: float
     freq_scale: float
-    folded: FloatArray
+    phase: int
     shift: int
-    cells: FloatArray  # the unfolded features, padded to whole periods (for the feedback decode)
+    cells: FloatArray  # low band features, padded to whole periods (rows in input order)
+    upper: FloatArray  # upper band features, same rows
 
 
-def _search(mono16: FloatArray, lay: _Layout) -> tuple[list[_Candidate], int]:
-    """Best alignment per evaluated time/frequency scale; also the number of hypotheses tried."""
-    power = dsp.fine_power(mono16)
-    floor_cache: dict[float, tuple[FloatArray, float, FloatArray]] = {}
-    plain = dsp.cumulative(power @ _band_matrix(1.0))
-    plain_cells = dsp.slot_energies(plain, 0.0, float(dsp.FINE_PER_SLOT))
-    mix = dsp.choose_mix(plain_cells, dsp.energy_floor(plain_cells))
+def _search(mono16: FloatArray, lay: _Layout, up: _Layout) -> tuple[list[_Candidate], int]:
+    """Best alignment per evaluated time/frequency scale, and the number of hypotheses tried.
+
+    Each alignment is scored twice, on the low band's sync cells alone and on both bands' together: the
+    first serves audio whose upper band was cut or never marked, the second audio whose low band is
+    drowned. Both count as hypotheses in the p-value's union bound.
+    """
+    power = dsp.fine_power(mono16, dsp.ALL_BINS)
+    bands = ((power[:, : dsp.LOW_BINS], dsp.FIRST_BIN, lay), (power, dsp.UPPER_FIRST_BIN, up))
+    mixes = []
+    for band_power, first, _ in bands:  # the prediction mix is a per-clip, per-band choice
+        plain = dsp.slot_energies(dsp.cumulative(band_power @ _band_matrix(1.0, first)), 0.0, dsp.FINE_PER_SLOT)
+        mixes.append(dsp.choose_mix(plain, dsp.energy_floor(plain)))
+    cache: dict[tuple[float, int], tuple[FloatArray, float, FloatArray]] = {}
     found: list[_Candidate] = []
     tried = 0
     done: set[tuple[float, float]] = set()  # the refinements around two neighbouring scales can coincide
+
+    def features(k: int, scale: float, fs: float, phase: int) -> FloatArray:
+        if (fs, k) not in cache:
+            energy = bands[k][0] @ _band_matrix(fs, bands[k][1])
+            cache[fs, k] = (
+                dsp.cumulative(energy),
+                dsp.energy_floor(energy * dsp.FINE_PER_SLOT),
+                dsp.noise_level(energy),
+            )
+        cum, floor, noise = cache[fs, k]
+        energy = dsp.slot_energies(cum, phase * scale, dsp.FINE_PER_SLOT * scale)
+        return dsp.cell_features(energy, floor, mixes[k], noise)
+
+    def correlate(cells: FloatArray, layout: _Layout) -> tuple[FloatArray, FloatArray]:
+        folded = cells.reshape(-1, PERIOD_SLOTS, dsp.N_BANDS).sum(axis=0)
+        num = np.fft.irfft(np.sum(layout.sync_f * np.conj(np.fft.rfft(folded, axis=0)), axis=1), PERIOD_SLOTS)
+        den = np.fft.irfft(np.sum(layout.sync_abs_f * np.conj(np.fft.rfft(folded**2, axis=0)), axis=1), PERIOD_SLOTS)
+        return num, np.maximum(den, 1e-12)
 
     def evaluate(scale: float, freq_scale: float) -> None:
         nonlocal tried
@@ -296,27 +361,19 @@ def _search(mono16: FloatArray, lay: _Layout) -> tuple[list[_Candidate], int]:
         if (round(scale, 6), fs) in done:  # evaluated already: no duplicate candidate, no double count
             return
         done.add((round(scale, 6), fs))
-        if fs not in floor_cache:
-            energy = power @ _band_matrix(fs)
-            cum = dsp.cumulative(energy)
-            floor_cache[fs] = (cum, dsp.energy_floor(energy * dsp.FINE_PER_SLOT), dsp.noise_level(energy))
-        cum, floor, noise = floor_cache[fs]
         best: _Candidate | None = None
         for phase in range(dsp.FINE_PER_SLOT):
-            energy = dsp.slot_energies(cum, phase * scale, dsp.FINE_PER_SLOT * scale)
-            cells = dsp.cell_features(energy, floor, mix, noise)
-            if cells.shape[0] < PERIOD_SLOTS:
+            low = features(0, scale, fs, phase)
+            if low.shape[0] < PERIOD_SLOTS:
                 continue
-            pad = (-cells.shape[0]) % PERIOD_SLOTS
-            cells = np.pad(cells, ((0, pad), (0, 0)))
-            folded = cells.reshape(-1, PERIOD_SLOTS, dsp.N_BANDS).sum(axis=0)
-            num = np.fft.irfft(np.sum(lay.sync_f * np.conj(np.fft.rfft(folded, axis=0)), axis=1), PERIOD_SLOTS)
-            den = np.fft.irfft(np.sum(lay.sync_abs_f * np.conj(np.fft.rfft(folded**2, axis=0)), axis=1), PERIOD_SLOTS)
-            z = num / np.sqrt(np.maximum(den, 1e-12))
-            tried += PERIOD_SLOTS
-            u = int(np.argmax(z))
-            if best is None or z[u] > best.z:
-                best = _Candidate(float(z[u]), scale, freq_scale, folded, u, cells)
+            low, upper = _whole_periods(low), _whole_periods(features(1, scale, fs, phase))
+            num_low, den_low = correlate(low, lay)
+            num_up, den_up = correlate(upper, up)
+            z = np.concatenate([num_low / np.sqrt(den_low), (num_low + num_up) / np.sqrt(den_low + den_up)])
+            tried += z.size
+            u = int(np.argmax(z)) % PERIOD_SLOTS
+            if best is None or float(np.max(z)) > best.z:
+                best = _Candidate(float(np.max(z)), scale, freq_scale, phase, u, low, upper)
         if best is not None:
             found.append(best)
 
@@ -334,29 +391,20 @@ def _search(mono16: FloatArray, lay: _Layout) -> tuple[list[_Candidate], int]:
     return found, tried
 
 
-def _soft_chips(cand: _Candidate, lay: _Layout) -> FloatArray:
-    aligned = np.roll(cand.folded, cand.shift, axis=0) * lay.sign
-    data = lay.ids < CODED_BITS
-    return np.bincount(lay.ids[data], aligned[data], minlength=CODED_BITS).astype(np.float64)
+def _whole_periods(cells: FloatArray) -> FloatArray:
+    return np.pad(cells, ((0, (-cells.shape[0]) % PERIOD_SLOTS), (0, 0)))
 
 
-def _reweighted(cand: _Candidate, lay: _Layout, soft: FloatArray) -> FloatArray:
-    """Soft chips again with each slot weighted by its estimated mark strength (decision feedback).
+def _low_band(cand: _Candidate, lay: _Layout) -> BandCells:
+    return BandCells(cand.cells, lay.ids, lay.sign, lay.half, cand.shift)
 
-    The first decode's soft chips (squashed to [-1, 1]) and the known sync signs give a tentative mark
-    pattern; per slot, its correlation with the features over their power (both smoothed over a few slots)
-    is the matched-filter weight of that slot, so slots drowned by added sound count less.
-    """
-    est = np.tanh(soft / max(float(np.std(soft)), 1e-12))
-    cells = cand.cells
-    rows = (np.arange(cells.shape[0]) % PERIOD_SLOTS + cand.shift) % PERIOD_SLOTS
-    ids = lay.ids[rows]
-    ref = lay.sign[rows] * np.where(ids < CODED_BITS, est[np.minimum(ids, CODED_BITS - 1)], 1.0)
-    corr = uniform_filter1d(np.sum(cells * ref, axis=1), FEEDBACK_SLOTS, mode="nearest")
-    power = uniform_filter1d(np.sum(cells**2, axis=1), FEEDBACK_SLOTS, mode="nearest")
-    weight = np.maximum(corr, 0.0) / np.maximum(power, 1e-12)
-    folded = (cells * weight[:, None]).reshape(-1, PERIOD_SLOTS, dsp.N_BANDS).sum(axis=0)
-    return _soft_chips(_Candidate(cand.z, cand.scale, cand.freq_scale, folded, cand.shift, cells), lay)
+
+def _upper_band(cand: _Candidate, up: _Layout) -> BandCells | None:
+    """The upper band's features at the candidate's alignment, or None when its halves show no mark."""
+    band = BandCells(cand.upper, up.ids, up.sign, up.half, cand.shift)
+    a, b = halves(band)
+    mark = 4.0 * float(np.mean(a * b))
+    return band if mark > MIN_UPPER_SNR * max(float(np.mean((a + b) ** 2)) - mark, 1e-12) else None
 
 
 def _segments(n: int) -> list[tuple[int, int]]:
@@ -368,33 +416,50 @@ def _segments(n: int) -> list[tuple[int, int]]:
     return [(int(s), int(s) + seg) for s in starts]
 
 
+def _decode_candidate(
+    cand: _Candidate, rank: int, lay: _Layout, up: _Layout, key: bytes, frames: int, budget: int
+) -> tuple[Payload | None, int]:
+    """Decode the low band; then both (if the upper shows a mark); then with feedback weights. Also: decodes used."""
+    bands = [_low_band(cand, lay)]
+    soft = soft_chips(bands)
+    found, used = decode(soft, key, list_size=frames), 1
+    if found is None and used < budget:
+        upper = _upper_band(cand, up)
+        if upper is not None:
+            bands.append(upper)
+            soft = soft_chips(bands)
+            found, used = decode(soft, key, list_size=frames), used + 1
+    if found is None and rank < FEEDBACK_CANDIDATES and used < budget:
+        weights = feedback_weights(bands, soft, FEEDBACK_SLOTS)
+        found, used = decode(soft_chips(bands, weights), key, list_size=frames), used + 1
+    return found, used
+
+
 def detect_audio(samples: npt.ArrayLike, sample_rate: int, key: bytes) -> Detection:
     """Look for the keyed audio watermark; decodes the payload when its keyed tag verifies."""
     key = check_key(key)
     x = _as_frames(samples, sample_rate)
     mono16 = dsp.resample(x.mean(axis=1), sample_rate, dsp.WORK_RATE)
-    lay = _layout(key)
+    lay, up = _layout(key), _upper_layout(key)
     tried = 0
     decodes = 0
     best_z = -math.inf
     best_where: tuple[float, float] | None = None
     segments = _segments(mono16.size)
-    for start, end in segments:
-        cands, n = _search(mono16[start:end], lay)
+    for k, (start, end) in enumerate(segments):
+        cands, n = _search(mono16[start:end], lay, up)
         tried += n
         where = (start / dsp.WORK_RATE, min(end, mono16.size) / dsp.WORK_RATE)
         if cands and cands[0].z > best_z:
             best_z, best_where = cands[0].z, where
+        # every segment gets its share of the decodes: a long clip's later segments are not starved
+        budget = decodes + (MAX_DECODES - decodes) // (len(segments) - k)
         for rank, cand in enumerate(cands[:CANDIDATES_PER_SEGMENT]):
-            if decodes >= MAX_DECODES:
+            if decodes >= budget:
                 break
-            decodes += 1
             frames = LIST_SIZE if _sync_p(cand.z, tried) <= LIST_GATE else 1
-            soft = _soft_chips(cand, lay)
-            found = decode(soft, key, list_size=frames)
-            if found is None and rank < FEEDBACK_CANDIDATES and decodes < MAX_DECODES:
-                decodes += 1
-                found = decode(_reweighted(cand, lay, soft), key, list_size=frames)
+            found, used = _decode_candidate(cand, rank, lay, up, key, frames, budget - decodes)
+            decodes += used
             if found is not None:
                 return Detection(True, min(_tag_p(), _sync_p(cand.z, tried)), found, where)
     p = _sync_p(best_z, max(tried, 1))

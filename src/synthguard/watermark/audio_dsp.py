@@ -22,6 +22,12 @@ FIRST_BIN = 16  # 500 Hz
 BINS_PER_BAND = 2  # 62.5 Hz bands
 N_BANDS = 52  # 500 Hz .. 3750 Hz
 LAST_BIN = FIRST_BIN + BINS_PER_BAND * N_BANDS
+UPPER_FIRST_BIN = 120  # 3750 Hz: the upper band of data cells, 3750 .. 7000 Hz, same cell size
+UPPER_LAST_BIN = UPPER_FIRST_BIN + BINS_PER_BAND * N_BANDS
+SEARCH_MARGIN_BINS = 16  # a band scaled by up to 1/0.94 still lies below its last bin + this
+LOW_BINS = LAST_BIN + SEARCH_MARGIN_BINS
+ALL_BINS = UPPER_LAST_BIN + SEARCH_MARGIN_BINS
+UPPER_MIN_RATE = 14000  # the upper band is embedded only where the input rate carries it
 FLOOR_RATIO = 3e-3  # cells more than 25 dB below the mean cell energy count as silent
 CLIP = 0.5  # soft limit of a residual: onsets and pauses would otherwise dominate the statistics
 
@@ -65,23 +71,47 @@ def band_share(mono16: FloatArray, power: float) -> float:
     return float(2.0 * np.sum(np.abs(spec[band]) ** 2) / mono16.size**2 / power)
 
 
-def fine_power(x: FloatArray) -> FloatArray:
-    """Hann power spectrogram at the fine hop, restricted to the bins any band can reach."""
+def fine_power(x: FloatArray, nbins: int = LOW_BINS) -> FloatArray:
+    """Hann power spectrogram at the fine hop, restricted to the first nbins (those the bands can reach)."""
     if x.size < N_FFT:
         x = np.concatenate([x, np.zeros(N_FFT - x.size)])
     frames = np.lib.stride_tricks.sliding_window_view(x, N_FFT)[::FINE_HOP]
-    spec = np.fft.rfft(frames * _HANN, axis=1)[:, : LAST_BIN + 16]
+    spec = np.fft.rfft(frames * _HANN, axis=1)[:, :nbins]
     return np.asarray(spec.real**2 + spec.imag**2, dtype=np.float64)
 
 
-def band_matrix(freq_scale: float) -> FloatArray:
-    """Weights (bins x bands) of each bin in each band after scaling every frequency by freq_scale."""
-    nbins = LAST_BIN + 16
-    lo = (FIRST_BIN + BINS_PER_BAND * np.arange(N_BANDS)) * freq_scale
+def band_matrix(freq_scale: float, first_bin: int = FIRST_BIN) -> FloatArray:
+    """Weights (bins x bands) of each bin in the N_BANDS bands from first_bin, every frequency scaled by freq_scale."""
+    nbins = first_bin + BINS_PER_BAND * N_BANDS + SEARCH_MARGIN_BINS
+    lo = (first_bin + BINS_PER_BAND * np.arange(N_BANDS)) * freq_scale
     hi = lo + BINS_PER_BAND * freq_scale
     k = np.arange(nbins)[:, None].astype(np.float64)
     overlap = np.clip(np.minimum(k + 1.0, hi[None, :]) - np.maximum(k, lo[None, :]), 0.0, None)
     return np.asarray(overlap / (BINS_PER_BAND * freq_scale), dtype=np.float64)
+
+
+def band_power(power: FloatArray, first_bin: int) -> FloatArray:
+    """Sum of power (rows x bins) over the 2-bin cells of the N_BANDS bands from first_bin."""
+    last = first_bin + BINS_PER_BAND * N_BANDS
+    return np.asarray(power[:, first_bin:last].reshape(power.shape[0], N_BANDS, BINS_PER_BAND).sum(axis=2))
+
+
+def fit_to_budget(amp: FloatArray, cell_power: FloatArray, budget: FloatArray) -> FloatArray:
+    """Scale each slot's log-magnitude steps down to its energy budget (never up)."""
+    energy = np.sum(cell_power * np.expm1(amp) ** 2, axis=1)
+    scale = np.minimum(1.0, np.sqrt(budget / np.maximum(energy, 1e-30)))
+    return np.asarray(amp * scale[:, None], dtype=np.float64)
+
+
+def tilted_steps(cell_power: FloatArray, budget: FloatArray, cap: float, tilt: float) -> FloatArray:
+    """Per-cell log-magnitude steps filling each slot's budget, relative step ~ (cell power / slot mean)^-tilt.
+
+    Quieter cells get a larger relative step: it costs less energy, and louder ones mask them.
+    """
+    shape = (cell_power / np.maximum(cell_power.mean(axis=1, keepdims=True), 1e-30) + 0.05) ** -tilt
+    amp = fit_to_budget(np.minimum(cap, 0.01 * shape), cell_power, budget)
+    fill = np.sqrt(budget / np.maximum(np.sum(cell_power * amp**2, axis=1), 1e-30))  # raise to the budget
+    return fit_to_budget(np.minimum(cap, amp * fill[:, None]), cell_power, budget)
 
 
 def cumulative(energy: FloatArray) -> FloatArray:
@@ -143,18 +173,37 @@ def segmental_snr(frame_snr_db: FloatArray, gain: float) -> float:
     return float(np.mean(np.clip(frame_snr_db - 20.0 * np.log10(gain), -10.0, 35.0)))
 
 
-def snr_gain(host: FloatArray, mark: FloatArray, rate: int, target_db: float, limits: tuple[float, float]) -> float:
-    """The mark gain (within limits) that brings the segmental SNR over 20 ms frames with sound to target_db."""
-    n = int(0.02 * rate)
+SNR_FRAME_SECONDS = 0.02  # the segmental SNR's frame, at the input rate
+
+
+def host_frame_energies(host: FloatArray, rate: int) -> FloatArray:
+    """Energy (all channels) of each whole 20 ms frame of the host at its own rate."""
+    n = int(SNR_FRAME_SECONDS * rate)
     m = host.shape[0] // n
-    if m == 0:
-        return 1.0
-    px = np.sum(host[: m * n].reshape(m, n, -1) ** 2, axis=(1, 2))
-    pw = np.maximum(np.sum(mark[: m * n].reshape(m, n, -1) ** 2, axis=(1, 2)), 1e-30)
-    active = px > 1e-7 * n
+    return np.asarray(np.sum(host[: m * n].reshape(m, n, -1) ** 2, axis=(1, 2)), dtype=np.float64)
+
+
+def mark_frame_energies(mark16: FloatArray, rate: int, frames: int) -> FloatArray:
+    """Energy per host frame of a 16 kHz mark (samples x channels) once resampled to rate (Parseval).
+
+    The mark lies below 7 kHz, so resampling scales its energy by rate / 16000; the host's frame edges
+    are mapped onto the 16 kHz samples, and the cumulative energy is interpolated between them.
+    """
+    n = int(SNR_FRAME_SECONDS * rate)
+    cum = np.concatenate([[0.0], np.cumsum(np.sum(mark16**2, axis=1))])
+    edges = np.arange(frames + 1) * (n * WORK_RATE / rate)
+    at = np.interp(edges, np.arange(cum.size, dtype=np.float64), cum)
+    return np.asarray(np.diff(at) * (rate / WORK_RATE), dtype=np.float64)
+
+
+def snr_gain(
+    host_energy: FloatArray, mark_energy: FloatArray, rate: int, target_db: float, limits: tuple[float, float]
+) -> float:
+    """The mark gain (within limits) that brings the segmental SNR over the 20 ms frames with sound to target_db."""
+    active = host_energy > 1e-7 * int(SNR_FRAME_SECONDS * rate)
     if not np.any(active):
         return 1.0
-    snr = 10.0 * np.log10(px[active] / pw[active])
+    snr = 10.0 * np.log10(host_energy[active] / np.maximum(mark_energy[active], 1e-30))
     lo, hi = np.log(limits[0]), np.log(limits[1])
     if segmental_snr(snr, float(np.exp(hi))) >= target_db:
         return float(np.exp(hi))
