@@ -64,6 +64,25 @@ def pesq_score(x: np.ndarray, y: np.ndarray, rate: int) -> float | None:
     return float(pesq(16000, a, b, "wb"))
 
 
+_VISQOL: list[object] = []
+
+
+def visqol_score(x: np.ndarray, y: np.ndarray, rate: int) -> float | None:
+    """ViSQOL v3 audio mode (music and general audio; 48 kHz mono mix) MOS-LQO, or None without visqol-python."""
+    try:
+        from visqol import VisqolApi
+    except ImportError:
+        return None
+    from scipy.signal import resample_poly
+
+    if not _VISQOL:
+        api = VisqolApi()
+        api.create(mode="audio")
+        _VISQOL.append(api)
+    a, b = (resample_poly(s.mean(axis=1).astype(np.float64), 48000, rate) for s in (x, y))
+    return float(_VISQOL[0].measure_from_arrays(a, b, sample_rate=48000).moslqo)  # type: ignore[attr-defined]
+
+
 def tts_clips(tmp: Path) -> list[tuple[str, np.ndarray, int]]:
     """A few English and Chinese espeak-ng sentences, or none when espeak-ng is absent."""
     if shutil.which("espeak-ng") is None:
@@ -239,7 +258,7 @@ def main() -> int:
     cols = [f"ours s={s:g}" for s in strengths] + (["perth"] if perth is not None else [])
     presence: dict[str, dict[str, list[bool]]] = {c: {a: [] for a in names} for c in cols}
     hits: dict[str, dict[str, list[bool]]] = {c: {a: [] for a in names} for c in cols}
-    quality: dict[str, list[tuple[float, float | None]]] = {c: [] for c in cols}
+    quality: dict[str, list[tuple[float, float | None, float | None]]] = {c: [] for c in cols}
     t_embed = dict.fromkeys(cols, 0.0)
     t_detect = dict.fromkeys(cols, 0.0)
     n_detect = dict.fromkeys(cols, 0)
@@ -265,7 +284,8 @@ def main() -> int:
         audio_seconds += x.shape[0] / rate
         for col in cols:
             y = marked[col]
-            quality[col].append((seg_snr(x, y, rate), pesq_score(x, y, rate) if speech else None))
+            pesq = pesq_score(x, y, rate) if speech else None
+            quality[col].append((seg_snr(x, y, rate), pesq, visqol_score(x, y, rate)))
             seed = 1000 * i
             for attack in names:
                 try:
@@ -310,6 +330,11 @@ def main() -> int:
             vals = [q[1] for q in quality[c] if q[1] is not None]
             pesq_row.append(f"{np.mean(vals):.2f}" if vals else "n/a")
         print("| PESQ wb (speech) | " + " | ".join(pesq_row) + " |")
+        visqol_row = []
+        for c in cols:
+            vals = [q[2] for q in quality[c] if q[2] is not None]
+            visqol_row.append(f"{np.mean(vals):.3f} (min {min(vals):.3f})" if vals else "n/a")
+        print("| ViSQOL audio MOS-LQO, all clips (identical: 4.73) | " + " | ".join(visqol_row) + " |")
         per_clip = audio_seconds / max(accepted, 1)
         print("| embed x realtime | " + " | ".join(f"{audio_seconds / t_embed[c]:.0f}" for c in cols) + " |")
         print(
