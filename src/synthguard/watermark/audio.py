@@ -40,6 +40,7 @@ QUALITY_SNR_DB = 25.6  # the whole mark is then scaled so the clip's segmental S
 GAIN_RANGE = (0.8, 2.0)  # limits of that scaling
 MIN_BAND_SHARE = 1e-3  # embed refuses clips with less of their energy in 500-3750 Hz (see docs)
 MIN_MARGIN = 1.25  # embed refuses clips whose marked self-check margin is lower (see docs)
+STRONG_UPPER_MARGIN = 1.0  # an upper band this strong on its own is kept whenever the low band stays >= MIN_MARGIN
 TILT = 1.0  # relative step grows as (cell power / slot mean) ** -TILT
 MARGIN = 0.0  # target mean log-residual per cell in the chip's direction
 GIVE_UP = 1.0  # largest typical per-cell boost spent on one chip
@@ -230,8 +231,13 @@ def embed_audio(
     if len(marks) > 1:  # the upper band shares the SNR allowance: keep it only if the low band stays strong
         both = marks[0] + marks[1]
         gain_both = calibrated(both)
-        margin_both = _self_check(mono16 + gain_both * both.mean(axis=1), floor, mix, lay, chips)
-        if margin_both >= max(UPPER_GUARD[0], UPPER_GUARD[1] * margin):
+        marked_both = mono16 + gain_both * both.mean(axis=1)
+        margin_both = _self_check(marked_both, floor, mix, lay, chips)
+        keep = margin_both >= max(UPPER_GUARD[0], UPPER_GUARD[1] * margin) or (
+            margin_both >= MIN_MARGIN  # a strong upper band may take the low band down to the refusal line
+            and _band_margin(marked_both, _upper_layout(key), dsp.UPPER_FIRST_BIN, chips) >= STRONG_UPPER_MARGIN
+        )
+        if keep:
             mark16 = both * gain_both
     mark = dsp.resample(mark16, dsp.WORK_RATE, sample_rate)
     mark = np.pad(mark, ((0, max(0, x.shape[0] - mark.shape[0])), (0, 0)))[: x.shape[0]]
@@ -250,6 +256,23 @@ def _features(mono16: FloatArray, floor: float, mix: float) -> FloatArray:
 def _self_check(marked16: FloatArray, floor: float, mix: float, lay: _Layout, chips: FloatArray) -> float:
     """Chip margin of the marked clip at the embedder's alignment: mean over std of the soft chips times the chips."""
     cells = _features(marked16, floor, mix)
+    n_per = cells.shape[0] // PERIOD_SLOTS
+    if n_per == 0:
+        return 0.0
+    folded = cells[: n_per * PERIOD_SLOTS].reshape(n_per, PERIOD_SLOTS, dsp.N_BANDS).sum(axis=0)
+    data = lay.ids < CODED_BITS
+    soft = np.bincount(lay.ids[data], (folded * lay.sign)[data], minlength=CODED_BITS) * chips
+    return float(np.mean(soft) / max(float(np.std(soft)), 1e-12))
+
+
+def _band_margin(marked16: FloatArray, lay: _Layout, first_bin: int, chips: FloatArray) -> float:
+    """Chip margin of one band at the embedder's alignment, floor and prediction taken from marked16 itself."""
+    shifted = np.concatenate([np.zeros(2 * dsp.FINE_HOP), marked16])
+    matrix = _band_matrix(1.0, first_bin)
+    fine = dsp.fine_power(shifted, matrix.shape[0]) @ matrix
+    energy = dsp.slot_energies(dsp.cumulative(fine), 0.0, float(dsp.FINE_PER_SLOT))
+    floor = dsp.energy_floor(energy)
+    cells = dsp.cell_features(energy, floor, dsp.choose_mix(energy, floor), dsp.noise_level(fine))
     n_per = cells.shape[0] // PERIOD_SLOTS
     if n_per == 0:
         return 0.0
