@@ -223,6 +223,9 @@ def main() -> int:
     parser.add_argument("--fp-only", action="store_true", help="only the false-positive count")
     parser.add_argument("--no-perth", action="store_true", help="leave the peer out")
     parser.add_argument("--speed", action="store_true", help="only the per-call CPU time on one 48 kHz stereo clip")
+    parser.add_argument(
+        "--data", type=Path, default=None, help="another folder of recordings (a held-out set, without our TTS clips)"
+    )
     parser.add_argument("--attacks", default=",".join(a for a in ATTACKS if a != "none") + ",mix -10dB")
     args = parser.parse_args()
     if not DATA.is_dir():
@@ -236,9 +239,13 @@ def main() -> int:
         return 0
     strengths = [float(s) for s in args.strengths.split(",")]
     rng = np.random.default_rng(2026)
-    files = sorted(p for p in DATA.iterdir() if p.suffix.lower() in AUDIO_SUFFIXES)
+    folder = args.data or DATA
+    if not folder.is_dir():
+        print(f"error: {folder} is not a folder", file=sys.stderr)
+        return 2
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in AUDIO_SUFFIXES)
     with tempfile.TemporaryDirectory() as tmpdir:
-        clips = [(p.stem, *load(p)) for p in files] + tts_clips(Path(tmpdir))
+        clips = [(p.stem, *load(p)) for p in files] + ([] if args.data else tts_clips(Path(tmpdir)))
     clips = [(name, loop_to(x, rate, args.seconds), rate) for name, x, rate in clips]
     mixer_source = load(DATA / "c2pa-rs_sample1.mp3") if (DATA / "c2pa-rs_sample1.mp3").exists() else None
     attacks = dict(ATTACKS)
