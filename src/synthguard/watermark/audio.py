@@ -24,7 +24,7 @@ from scipy.ndimage import minimum_filter1d, uniform_filter1d
 
 from synthguard.errors import CapacityTooLow, InputError
 from synthguard.watermark import audio_dsp as dsp
-from synthguard.watermark.audio_soft import BandCells, feedback_weights, halves, soft_chips
+from synthguard.watermark.audio_soft import BandCells, band_powers, feedback_weights, halves, soft_chips
 from synthguard.watermark.payload import CODED_BITS, Payload, check_key, decode, encode, keyed_rng
 
 FloatArray = npt.NDArray[np.float64]
@@ -425,9 +425,8 @@ def _low_band(cand: _Candidate, lay: _Layout) -> BandCells:
 def _upper_band(cand: _Candidate, up: _Layout) -> BandCells | None:
     """The upper band's features at the candidate's alignment, or None when its halves show no mark."""
     band = BandCells(cand.upper, up.ids, up.sign, up.half, cand.shift)
-    a, b = halves(band)
-    mark = 4.0 * float(np.mean(a * b))
-    return band if mark > MIN_UPPER_SNR * max(float(np.mean((a + b) ** 2)) - mark, 1e-12) else None
+    mark_power, noise_power = band_powers(*halves(band))
+    return band if mark_power > MIN_UPPER_SNR * noise_power else None
 
 
 def _segments(n: int) -> list[tuple[int, int]]:

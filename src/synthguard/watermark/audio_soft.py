@@ -48,10 +48,15 @@ def halves(band: BandCells, slot_weight: FloatArray | None = None) -> tuple[Floa
     return a.astype(np.float64), b.astype(np.float64)
 
 
-def matched_weight(a: FloatArray, b: FloatArray) -> float:
-    """Mark amplitude over noise power of the soft chips a + b, estimated from the halves' agreement."""
+def band_powers(a: FloatArray, b: FloatArray) -> tuple[float, float]:
+    """Mark power and noise power of the soft chips a + b, estimated from the agreement of the halves a and b."""
     mark_power = max(4.0 * float(np.mean(a * b)), 0.0)
-    noise_power = max(float(np.mean((a + b) ** 2)) - mark_power, 1e-12)
+    return mark_power, max(float(np.mean((a + b) ** 2)) - mark_power, 1e-12)
+
+
+def matched_weight(a: FloatArray, b: FloatArray) -> float:
+    """Mark amplitude over noise power of the soft chips a + b: the weight of their band when bands are combined."""
+    mark_power, noise_power = band_powers(a, b)
     return float(np.sqrt(mark_power) / noise_power)
 
 
@@ -80,9 +85,3 @@ def feedback_weights(bands: list[BandCells], soft: FloatArray, window: int) -> l
         power = uniform_filter1d(np.sum(band.cells**2, axis=1), window, mode="nearest")
         weights.append(np.maximum(corr, 0.0) / np.maximum(power, 1e-12))
     return weights
-
-
-def usable(band: BandCells) -> bool:
-    """Whether a band shows any sign of a mark at all (its halves agree): otherwise it only adds noise."""
-    a, b = halves(band)
-    return float(np.mean(a * b)) > 0.0
