@@ -168,7 +168,7 @@ def embed_audio(
     cell_chip = want[ids] * lay.sign[pos]  # (slots, bands) +-1 direction of each cell
     group = ids  # informed embedding per chip over the whole clip (per period costs too much energy)
 
-    share = dsp.band_share(mono16, float(np.mean(x.mean(axis=1) ** 2)))
+    share = dsp.band_share(mono_spec, n16, float(np.mean(x.mean(axis=1) ** 2)))
     if share < MIN_BAND_SHARE:
         raise CapacityTooLow(
             f"capacity too low: only {10 * math.log10(max(share, 1e-12)):.0f} dB of the clip's energy lies in "

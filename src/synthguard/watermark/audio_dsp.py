@@ -60,14 +60,16 @@ def istft_embed(spec: ComplexArray, length: int) -> FloatArray:
     return out.reshape(-1)[EMBED_HOP : EMBED_HOP + length]
 
 
-def band_share(mono16: FloatArray, power: float) -> float:
-    """Mean power of mono16 in the marked band (500-3750 Hz) over power, the clip's mean power at its own rate."""
-    if power <= 0.0:
+def band_share(spec: ComplexArray, samples: int, power: float) -> float:
+    """Mean power in the marked band (500-3750 Hz) of a stft_embed spectrum of `samples` 16 kHz samples, over power.
+
+    The squared sqrt-Hann windows at hop N/2 sum to one, so by Parseval the band's energy is
+    2 / N x the sum of its squared STFT magnitudes; power is the clip's mean power at its own rate.
+    """
+    if power <= 0.0 or samples <= 0:
         return 0.0
-    spec = np.fft.rfft(mono16)
-    freq = np.fft.rfftfreq(mono16.size, 1.0 / WORK_RATE)
-    band = (freq >= FIRST_BIN * BIN_HZ) & (freq < LAST_BIN * BIN_HZ)
-    return float(2.0 * np.sum(np.abs(spec[band]) ** 2) / mono16.size**2 / power)
+    band = spec[:, FIRST_BIN:LAST_BIN]
+    return float(2.0 * np.sum(band.real**2 + band.imag**2) / N_FFT / samples / power)
 
 
 def fine_power(x: FloatArray, nbins: int = LOW_BINS) -> FloatArray:
