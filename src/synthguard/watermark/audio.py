@@ -155,8 +155,8 @@ def embed_audio(
     x16 = dsp.resample(x, sample_rate, dsp.WORK_RATE)
     n16 = x16.shape[0]
     specs = [dsp.stft_embed(x16[:, c]) for c in range(x16.shape[1])]
-    mono_spec = np.mean(specs, axis=0)
-    mono16 = x16.mean(axis=1)
+    mono_spec = sum(specs[1:], specs[0]) / len(specs)
+    mono16 = dsp.mono(x16)
 
     lay = _layout(key)
     n_frames = mono_spec.shape[0]
@@ -168,7 +168,7 @@ def embed_audio(
     cell_chip = want[ids] * lay.sign[pos]  # (slots, bands) +-1 direction of each cell
     group = ids  # informed embedding per chip over the whole clip (per period costs too much energy)
 
-    share = dsp.band_share(mono_spec, n16, float(np.mean(x.mean(axis=1) ** 2)))
+    share = dsp.band_share(mono_spec, n16, float(np.mean(dsp.mono(x) ** 2)))
     if share < MIN_BAND_SHARE:
         raise CapacityTooLow(
             f"capacity too low: only {10 * math.log10(max(share, 1e-12)):.0f} dB of the clip's energy lies in "
@@ -220,7 +220,7 @@ def embed_audio(
         return dsp.snr_gain(host_energy, mark_energy, sample_rate, target, GAIN_RANGE)
 
     gain = calibrated(marks[0])
-    margin = _self_check(mono16 + gain * marks[0].mean(axis=1), floor, mix, lay, chips)
+    margin = _self_check(mono16 + gain * dsp.mono(marks[0]), floor, mix, lay, chips)
     if margin < MIN_MARGIN:
         raise CapacityTooLow(
             f"capacity too low: the marked clip's own chip margin is {margin:.2f} < {MIN_MARGIN} "
@@ -231,7 +231,7 @@ def embed_audio(
     if len(marks) > 1:  # the upper band shares the SNR allowance: keep it only if the low band stays strong
         both = marks[0] + marks[1]
         gain_both = calibrated(both)
-        marked_both = mono16 + gain_both * both.mean(axis=1)
+        marked_both = mono16 + gain_both * dsp.mono(both)
         margin_both = _self_check(marked_both, floor, mix, lay, chips)
         keep = margin_both >= max(UPPER_GUARD[0], UPPER_GUARD[1] * margin) or (
             margin_both >= MIN_MARGIN  # a strong upper band may take the low band down to the refusal line
@@ -461,7 +461,7 @@ def detect_audio(samples: npt.ArrayLike, sample_rate: int, key: bytes) -> Detect
     """Look for the keyed audio watermark; decodes the payload when its keyed tag verifies."""
     key = check_key(key)
     x = _as_frames(samples, sample_rate)
-    mono16 = dsp.resample(x.mean(axis=1), sample_rate, dsp.WORK_RATE)
+    mono16 = dsp.resample(dsp.mono(x), sample_rate, dsp.WORK_RATE)
     lay, up = _layout(key), _upper_layout(key)
     tried = 0
     decodes = 0

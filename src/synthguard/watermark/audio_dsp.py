@@ -34,6 +34,11 @@ _SQRT_HANN = np.sqrt(0.5 - 0.5 * np.cos(2 * np.pi * np.arange(N_FFT) / N_FFT))
 _HANN = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(N_FFT) / N_FFT)
 
 
+def mono(x: FloatArray) -> FloatArray:
+    """Mean over the channels (frames x channels); a product with the weights is much faster than mean(axis=1)."""
+    return np.asarray(x @ np.full(x.shape[1], 1.0 / x.shape[1]), dtype=np.float64)
+
+
 def resample(x: FloatArray, rate_in: int, rate_out: int) -> FloatArray:
     """Polyphase resampling along axis 0."""
     if rate_in == rate_out:
