@@ -245,34 +245,21 @@ def embed_audio(
     return out.astype(np.float32).reshape(raw.shape) if raw.ndim == 1 else out.astype(np.float32)
 
 
-def _features(mono16: FloatArray, floor: float, mix: float) -> FloatArray:
-    """The detector's weighted per-cell features at the embedder's own alignment."""
-    shifted = np.concatenate([np.zeros(2 * dsp.FINE_HOP), mono16])
-    fine = dsp.fine_power(shifted) @ _band_matrix(1.0)
-    energy = dsp.slot_energies(dsp.cumulative(fine), 0.0, float(dsp.FINE_PER_SLOT))
-    return dsp.cell_features(energy, floor, mix, dsp.noise_level(fine))
+def _band_margin(
+    marked16: FloatArray, lay: _Layout, first_bin: int, chips: FloatArray, prior: tuple[float, float] | None = None
+) -> float:
+    """Chip margin (mean over std of the soft chips times the chips) of one band at the embedder's alignment.
 
-
-def _self_check(marked16: FloatArray, floor: float, mix: float, lay: _Layout, chips: FloatArray) -> float:
-    """Chip margin of the marked clip at the embedder's alignment: mean over std of the soft chips times the chips."""
-    cells = _features(marked16, floor, mix)
-    n_per = cells.shape[0] // PERIOD_SLOTS
-    if n_per == 0:
-        return 0.0
-    folded = cells[: n_per * PERIOD_SLOTS].reshape(n_per, PERIOD_SLOTS, dsp.N_BANDS).sum(axis=0)
-    data = lay.ids < CODED_BITS
-    soft = np.bincount(lay.ids[data], (folded * lay.sign)[data], minlength=CODED_BITS) * chips
-    return float(np.mean(soft) / max(float(np.std(soft)), 1e-12))
-
-
-def _band_margin(marked16: FloatArray, lay: _Layout, first_bin: int, chips: FloatArray) -> float:
-    """Chip margin of one band at the embedder's alignment, floor and prediction taken from marked16 itself."""
+    prior is the (floor, prediction mix) to use, e.g. the host's; without it both are taken from marked16.
+    """
     shifted = np.concatenate([np.zeros(2 * dsp.FINE_HOP), marked16])
     matrix = _band_matrix(1.0, first_bin)
     fine = dsp.fine_power(shifted, matrix.shape[0]) @ matrix
     energy = dsp.slot_energies(dsp.cumulative(fine), 0.0, float(dsp.FINE_PER_SLOT))
-    floor = dsp.energy_floor(energy)
-    cells = dsp.cell_features(energy, floor, dsp.choose_mix(energy, floor), dsp.noise_level(fine))
+    if prior is None:
+        floor = dsp.energy_floor(energy)
+        prior = (floor, dsp.choose_mix(energy, floor))
+    cells = dsp.cell_features(energy, prior[0], prior[1], dsp.noise_level(fine))
     n_per = cells.shape[0] // PERIOD_SLOTS
     if n_per == 0:
         return 0.0
@@ -280,6 +267,11 @@ def _band_margin(marked16: FloatArray, lay: _Layout, first_bin: int, chips: Floa
     data = lay.ids < CODED_BITS
     soft = np.bincount(lay.ids[data], (folded * lay.sign)[data], minlength=CODED_BITS) * chips
     return float(np.mean(soft) / max(float(np.std(soft)), 1e-12))
+
+
+def _self_check(marked16: FloatArray, floor: float, mix: float, lay: _Layout, chips: FloatArray) -> float:
+    """The low band's chip margin of the marked clip, read with the host's floor and prediction mix."""
+    return _band_margin(marked16, lay, dsp.FIRST_BIN, chips, (floor, mix))
 
 
 def _budget(
