@@ -96,6 +96,15 @@ def test_too_short_is_rejected() -> None:
         detect_audio(np.zeros((8000, 1), np.float32), 16000, KEY)
 
 
+def test_clip_shorter_than_one_period_is_marked_and_found() -> None:
+    host = _music(2.4, 44100, seed=3)  # 2.4 s: 75 of the period's 90 slots
+    y = embed_audio(host, 44100, PAYLOAD, KEY, strength=2.0)
+    found = detect_audio(y, 44100, KEY)
+    assert found.present and found.payload == PAYLOAD
+    with pytest.raises(CapacityTooLow, match=r"margin is (0\.[1-9]|1\.)"):  # measured on the partial period, not 0
+        embed_audio(_music(2.2, 44100), 44100, PAYLOAD, KEY)
+
+
 def test_silence_has_no_capacity() -> None:
     with pytest.raises(CapacityTooLow, match="capacity too low"):
         embed_audio(np.zeros((48000 * 3, 2), np.float32), 48000, PAYLOAD, KEY)

@@ -260,10 +260,11 @@ def _band_margin(
         floor = dsp.energy_floor(energy)
         prior = (floor, dsp.choose_mix(energy, floor))
     cells = dsp.cell_features(energy, prior[0], prior[1], dsp.noise_level(fine))
-    n_per = cells.shape[0] // PERIOD_SLOTS
-    if n_per == 0:
+    if cells.shape[0] == 0:
         return 0.0
-    folded = cells[: n_per * PERIOD_SLOTS].reshape(n_per, PERIOD_SLOTS, dsp.N_BANDS).sum(axis=0)
+    # whole periods, as the thresholds were calibrated; a clip shorter than one period is padded to one
+    n_per = max(1, cells.shape[0] // PERIOD_SLOTS)
+    folded = _whole_periods(cells)[: n_per * PERIOD_SLOTS].reshape(n_per, PERIOD_SLOTS, dsp.N_BANDS).sum(axis=0)
     data = lay.ids < CODED_BITS
     soft = np.bincount(lay.ids[data], (folded * lay.sign)[data], minlength=CODED_BITS) * chips
     return float(np.mean(soft) / max(float(np.std(soft)), 1e-12))
@@ -379,7 +380,7 @@ def _search(mono16: FloatArray, lay: _Layout, up: _Layout) -> tuple[list[_Candid
         best: _Candidate | None = None
         for phase in range(dsp.FINE_PER_SLOT):
             low = features(0, scale, fs, phase)
-            if low.shape[0] < PERIOD_SLOTS:
+            if low.shape[0] == 0:
                 continue
             low, upper = _whole_periods(low), _whole_periods(features(1, scale, fs, phase))
             num_low, den_low = correlate(low, lay)
