@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -49,8 +50,9 @@ def test_key_loading_rules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
 @pytest.mark.parametrize("kind", ["png", "wav"])
 def test_embed_label_detect_agree(kind: str) -> None:
     data = _photo() if kind == "png" else _tone_wav()
-    marked, payload_hex = embed(Media.from_bytes(data, f"x.{kind}"), CONFIG, "wm-1")
-    labeled = label_media(Media.from_bytes(marked, f"x.{kind}"), PRODUCER, "wm-1")
+    embedded = embed(Media.from_bytes(data, f"x.{kind}"), CONFIG, "wm-1")
+    payload_hex = embedded.payload_hex
+    labeled = label_media(Media.from_bytes(embedded.data, f"x.{kind}"), PRODUCER, "wm-1")
     found = detect(Media.from_bytes(labeled.data, f"x.{kind}"), CONFIG)
     assert found["present"] and found["p_value"] < 1e-6 and found["payload"]["hex"] == payload_hex
     assert agreement(found, [labeled.label], CONFIG) == []
@@ -60,11 +62,32 @@ def test_embed_label_detect_agree(kind: str) -> None:
 
 
 def test_video_embed_label_detect_agree() -> None:
-    marked, payload_hex = embed(Media.from_bytes(_textured_clip(), "x.mp4"), CONFIG, "wm-video")
-    labeled = label_media(Media.from_bytes(marked, "x.mp4"), PRODUCER, "wm-video")
+    embedded = embed(Media.from_bytes(_textured_clip(), "x.mp4"), CONFIG, "wm-video")
+    assert embedded.note == "frames"  # the clip has no sound
+    labeled = label_media(Media.from_bytes(embedded.data, "x.mp4"), PRODUCER, "wm-video")
     found = detect(Media.from_bytes(labeled.data, "x.mp4"), CONFIG)
-    assert found["present"] and found["payload"]["hex"] == payload_hex
+    assert found["present"] and found["payload"]["hex"] == embedded.payload_hex
+    assert "audio_track" not in found
     assert agreement(found, [labeled.label], CONFIG) == []
+
+
+def test_video_sound_is_marked_too_and_checked_against_the_label(tmp_path: Path) -> None:
+    from tests.watermark.test_video_audio import make_video
+
+    clip = make_video(tmp_path / "v.mp4", 8.0, size=(320, 240)).read_bytes()
+    embedded = embed(Media.from_bytes(clip, "v.mp4"), CONFIG, "wm-av")
+    assert embedded.note == "frames and audio track"
+    labeled = label_media(Media.from_bytes(embedded.data, "v.mp4"), PRODUCER, "wm-av")
+    found = detect(Media.from_bytes(labeled.data, "v.mp4"), CONFIG)
+    assert found["payload"]["hex"] == found["audio_track"]["payload"]["hex"] == embedded.payload_hex
+    assert agreement(found, [labeled.label], CONFIG) == []
+    swapped = dataclasses.replace(labeled.label, produce_id="wm-other")
+    assert any(
+        p.startswith("audio-track watermark payload does not match") for p in agreement(found, [swapped], CONFIG)
+    )
+    short = make_video(tmp_path / "s.mp4", 3.0, audio_seconds=1.5, size=(320, 240)).read_bytes()
+    note = embed(Media.from_bytes(short, "s.mp4"), CONFIG, "wm-short").note
+    assert note.startswith("frames only; audio track not marked: audio too short")
 
 
 def _textured_clip() -> bytes:
@@ -87,7 +110,7 @@ def _textured_clip() -> bytes:
 
 
 def test_wrong_key_finds_nothing() -> None:
-    marked, _ = embed(Media.from_bytes(_photo(), "x.png"), CONFIG, "wm-3")
+    marked = embed(Media.from_bytes(_photo(), "x.png"), CONFIG, "wm-3").data
     other = WatermarkConfig(b"another-secret-key-of-32-bytes!!", 7)
     assert detect(Media.from_bytes(marked, "x.png"), other)["present"] is False
 
@@ -151,3 +174,34 @@ def test_cli_refuses_a_white_page_and_releases_nothing(tmp_path: Path) -> None:
     assert res.returncode == 11
     assert "page.png" in res.stderr and "too bright" in res.stderr and len(res.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "out.png").exists() and (tmp_path / "page.png").read_bytes() == before
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg command")
+def test_cli_traces_the_ripped_soundtrack_of_a_labeled_video(tmp_path: Path) -> None:
+    from tests.watermark.test_video_audio import make_video
+
+    make_video(tmp_path / "in.mp4", 8.0, size=(320, 240))
+    run = lambda *a: subprocess.run([*EXE, *a], cwd=tmp_path, capture_output=True, text=True, check=False)  # noqa: E731
+    assert run("keys", "watermark", "-o", "wm.key").returncode == 0
+    common = (
+        "--producer",
+        PRODUCER,
+        "--watermark",
+        "--watermark-key",
+        "wm.key",
+        "--ledger",
+        "g.db",
+        "--user",
+        "user_9",
+    )
+    res = run("label", "in.mp4", *common, "-o", "out.mp4")
+    assert res.returncode == 0, res.stderr
+    assert "(frames and audio track)" in res.stdout
+    rep = json.loads(run("verify", "out.mp4", "--watermark-key", "wm.key", "--json").stdout)[0]
+    assert rep["checks"]["watermark"]["audio_track"]["present"] is True
+    assert rep["checks"]["watermark"]["agrees_with_metadata"] is True
+    rip = ["ffmpeg", "-v", "error", "-i", "out.mp4", "-vn", "-map_metadata", "-1", "-c:a", "libmp3lame", "rip.mp3"]
+    subprocess.run(rip, cwd=tmp_path, check=True)
+    rep = json.loads(run("verify", "rip.mp3", "--watermark-key", "wm.key", "--ledger", "g.db", "--json").stdout)[0]
+    assert rep["checks"]["watermark"]["present"] is True
+    assert rep["checks"]["ledger"]["entries"][0]["matched_by"] == ["watermark"]

@@ -192,6 +192,7 @@ def add_ledger_trace(report: Report, media: Media, target: str, trust: TrustStor
 
     labels = [f.found.label for f in report.labels if f.found.label is not None]
     keys = list(trust.keys.values()) if trust else []
-    mark = report.checks.get("watermark", {}).get("payload")
+    found = report.checks.get("watermark", {})
+    mark = found.get("payload") or (found.get("audio_track") or {}).get("payload")  # a video's sound alone also traces
     with Ledger.open(target) as log:
         report.checks["ledger"] = trace(log, labels, media.data, keys, watermark=mark["hex"] if mark else None)

@@ -74,16 +74,26 @@ def payload_hex(payload: Any) -> str:
     return f"{payload.to_int():016x}"
 
 
-def embed(media: Media, config: WatermarkConfig, produce_id: str) -> tuple[bytes, str]:
-    """Watermark the content (re-encoded in its own format); returns the new bytes and the payload hex."""
+@dataclass(frozen=True)
+class Embedded:
+    """Watermarked content, its payload as hex, and a note on a part left unmarked (a video's audio track)."""
+
+    data: bytes
+    payload_hex: str
+    note: str = ""
+
+
+def embed(media: Media, config: WatermarkConfig, produce_id: str) -> Embedded:
+    """Watermark the content (re-encoded in its own format): images, audio, and a video's frames and sound."""
     payload = payload_for(config, produce_id)
     modality = media.sniffed.modality.value
     if modality == "image":
-        return _embed_image(media, config, payload), payload_hex(payload)
+        return Embedded(_embed_image(media, config, payload), payload_hex(payload))
     if modality == "audio":
-        return _embed_audio(media, config, payload), payload_hex(payload)
+        return Embedded(_embed_audio(media, config, payload), payload_hex(payload))
     if modality == "video":
-        return _embed_video(media, config, payload), payload_hex(payload)
+        data, note = _embed_video(media, config, payload)
+        return Embedded(data, payload_hex(payload), note)
     raise UnsupportedFormat(f"no watermark for {media.format} files (images, audio and video)", path=media.name)
 
 
@@ -112,18 +122,25 @@ def _embed_audio(media: Media, config: WatermarkConfig, payload: Any) -> bytes:
     return encode(media, decoded, marked.astype(np.float64))
 
 
-def _embed_video(media: Media, config: WatermarkConfig, payload: Any) -> bytes:
+def _embed_video(media: Media, config: WatermarkConfig, payload: Any) -> tuple[bytes, str]:
+    """The frames, then the first audio track (left as it was, with the reason, when it cannot carry a mark)."""
     import tempfile
 
     from synthguard.watermark.video import embed_video
+    from synthguard.watermark.video_audio import mark_audio_track
 
     suffix = {"mp4": ".mp4", "mov": ".mov", "mkv": ".mkv", "webm": ".webm"}.get(media.format)
     if suffix is None:
         raise UnsupportedFormat(f"no video watermark for {media.format} files", path=media.name)
     with tempfile.TemporaryDirectory(prefix="synthguard-wm-") as tmp:
-        out = Path(tmp) / f"marked{suffix}"
-        embed_video(media.data, out, payload, config.key)
-        return out.read_bytes()
+        frames, both = Path(tmp) / f"frames{suffix}", Path(tmp) / f"both{suffix}"
+        embed_video(media.data, frames, payload, config.key)
+        track = mark_audio_track(frames, both, payload, config.key)
+        if track.marked:
+            return both.read_bytes(), "frames and audio track"
+        if track.note == "no audio track":
+            return frames.read_bytes(), "frames"
+        return frames.read_bytes(), f"frames only; audio track not marked: {track.note}"
 
 
 def detect(media: Media, config: WatermarkConfig) -> dict[str, Any]:
@@ -142,10 +159,21 @@ def detect(media: Media, config: WatermarkConfig) -> dict[str, Any]:
         found = detect_audio(samples, rate, config.key)
     elif modality == "video":
         from synthguard.watermark.video import detect_video
+        from synthguard.watermark.video_audio import detect_audio_track
 
-        found = detect_video(media.data, config.key)
+        result = _found(detect_video(media.data, config.key))
+        track = detect_audio_track(media.data, config.key)
+        if track is not None:  # either mark alone shows the provenance: a re-shot picture, a ripped soundtrack
+            result["audio_track"] = _found(track)
+            result["present"] = result["present"] or result["audio_track"]["present"]
+        return result
     else:
         return {"checked": False, "note": f"no watermark detector for {media.format} files yet"}
+    return _found(found)
+
+
+def _found(found: Any) -> dict[str, Any]:
+    """A detection as JSON: presence, p-value and the decoded payload."""
     payload = found.payload
     return {
         "checked": True,
@@ -168,15 +196,16 @@ def agreement(result: dict[str, Any], labels: list[AigcLabel], config: Watermark
         return []
     if not labels:
         return ["watermark present but the file has no metadata label: the label was removed (Art. 18)"]
-    payload = result.get("payload")
-    if payload is None:
-        return []
-    problems = []
-    if payload["producer_short_id"] != config.producer_short_id:
-        problems.append(
-            f"watermark names producer #{payload['producer_short_id']}, not this provider's #{config.producer_short_id}"
-        )
+    track = result.get("audio_track") or {}
+    marks = [("watermark", result.get("payload")), ("audio-track watermark", track.get("payload"))]
     expected = {payload_hex(payload_for(config, lab.produce_id)) for lab in labels}
-    if payload["hex"] not in expected:
-        problems.append("watermark payload does not match the metadata label's ProduceID (label altered or swapped)")
+    problems = []
+    for name, payload in marks:
+        if payload is None:
+            continue
+        if payload["producer_short_id"] != config.producer_short_id:
+            named = payload["producer_short_id"]
+            problems.append(f"{name} names producer #{named}, not this provider's #{config.producer_short_id}")
+        if payload["hex"] not in expected:
+            problems.append(f"{name} payload does not match the metadata label's ProduceID (label altered or swapped)")
     return problems

@@ -180,15 +180,17 @@ def label_command(
         if wm_config is not None:  # watermark the final content, then label and sign it again
             from synthguard import watermarking
 
-            marked, mark = watermarking.embed(Media.from_bytes(data, media.name), wm_config, label.produce_id)
+            embedded = watermarking.embed(Media.from_bytes(data, media.name), wm_config, label.produce_id)
+            mark = embedded.payload_hex
             again = label_media(
-                Media.from_bytes(marked, media.name),
+                Media.from_bytes(embedded.data, media.name),
                 producer,
                 label.produce_id,
                 signer=key,
                 existing=ExistingPolicy.REPLACE,
             )
-            data, label, extra = again.data, again.label, f"{extra} watermark {mark}"
+            note = f" ({embedded.note})" if embedded.note else ""
+            data, label, extra = again.data, again.label, f"{extra} watermark {mark}{note}"
         assert job.target is not None
         logged = ""
         if log is not None and user is not None:  # fail closed: nothing is released unless the record is durable
