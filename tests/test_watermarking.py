@@ -205,3 +205,21 @@ def test_cli_traces_the_ripped_soundtrack_of_a_labeled_video(tmp_path: Path) -> 
     rep = json.loads(run("verify", "rip.mp3", "--watermark-key", "wm.key", "--ledger", "g.db", "--json").stdout)[0]
     assert rep["checks"]["watermark"]["present"] is True
     assert rep["checks"]["ledger"]["entries"][0]["matched_by"] == ["watermark"]
+
+
+def test_cli_gives_a_short_clip_the_presence_mark_and_says_so(tmp_path: Path) -> None:
+    import soundfile as sf
+
+    from tests.watermark.test_audio import _music
+
+    sf.write(tmp_path / "hello.wav", _music(2.2, 44100), 44100, subtype="PCM_16")  # too short for the payload
+    run = lambda *a: subprocess.run([*EXE, *a], cwd=tmp_path, capture_output=True, text=True, check=False)  # noqa: E731
+    assert run("keys", "watermark", "-o", "wm.key").returncode == 0
+    res = run("label", "hello.wav", "--producer", PRODUCER, "--watermark", "--watermark-key", "wm.key", "-o", "out.wav")
+    assert res.returncode == 0, res.stderr
+    assert "watermark presence-only (presence only; the payload did not fit: capacity too low" in res.stdout
+    rep = json.loads(run("verify", "out.wav", "--watermark-key", "wm.key", "--json").stdout)[0]
+    mark = rep["checks"]["watermark"]
+    assert mark["present"] is True and mark["presence_only"] is True and mark["payload"] is None
+    assert mark["agrees_with_metadata"] is True
+    assert rep["verdict"] == "compliant"

@@ -76,10 +76,14 @@ def payload_hex(payload: Any) -> str:
 
 @dataclass(frozen=True)
 class Embedded:
-    """Watermarked content, its payload as hex, and a note on a part left unmarked (a video's audio track)."""
+    """Watermarked content, the payload it carries (hex; None for a presence-only mark), and a note.
+
+    The note says what was marked where that is not simply the payload: a video's frames and sound, a
+    sound that only took the presence mark, a track left unmarked.
+    """
 
     data: bytes
-    payload_hex: str
+    payload_hex: str | None
     note: str = ""
 
 
@@ -90,7 +94,8 @@ def embed(media: Media, config: WatermarkConfig, produce_id: str) -> Embedded:
     if modality == "image":
         return Embedded(_embed_image(media, config, payload), payload_hex(payload))
     if modality == "audio":
-        return Embedded(_embed_audio(media, config, payload), payload_hex(payload))
+        data, carries_payload, note = _embed_audio(media, config, payload)
+        return Embedded(data, payload_hex(payload) if carries_payload else None, note)
     if modality == "video":
         data, note = _embed_video(media, config, payload)
         return Embedded(data, payload_hex(payload), note)
@@ -111,15 +116,17 @@ def _embed_image(media: Media, config: WatermarkConfig, payload: Any) -> bytes:
     return data
 
 
-def _embed_audio(media: Media, config: WatermarkConfig, payload: Any) -> bytes:
-    from synthguard.explicit.audio_codec import decode, encode
-    from synthguard.watermark.audio import embed_audio
-
-    decoded = decode(media)
+def _embed_audio(media: Media, config: WatermarkConfig, payload: Any) -> tuple[bytes, bool, str]:
+    """The payload mark, or the presence-only mark on a clip too short or sparse for it: (data, payload?, note)."""
     import numpy as np
 
-    marked = embed_audio(decoded.samples, decoded.rate, payload, config.key)
-    return encode(media, decoded, marked.astype(np.float64))
+    from synthguard.explicit.audio_codec import decode, encode
+    from synthguard.watermark.audio import embed_audio_or_presence
+
+    decoded = decode(media)
+    marked = embed_audio_or_presence(decoded.samples, decoded.rate, payload, config.key)
+    note = "" if marked.carries_payload else f"presence only; the payload did not fit: {marked.note}"
+    return encode(media, decoded, marked.samples.astype(np.float64)), marked.carries_payload, note
 
 
 def _embed_video(media: Media, config: WatermarkConfig, payload: Any) -> tuple[bytes, str]:
@@ -137,7 +144,7 @@ def _embed_video(media: Media, config: WatermarkConfig, payload: Any) -> tuple[b
         embed_video(media.data, frames, payload, config.key)
         track = mark_audio_track(frames, both, payload, config.key)
         if track.marked:
-            return both.read_bytes(), "frames and audio track"
+            return both.read_bytes(), "frames and audio track" + (" (presence only)" if track.note else "")
         if track.note == "no audio track":
             return frames.read_bytes(), "frames"
         return frames.read_bytes(), f"frames only; audio track not marked: {track.note}"
@@ -178,6 +185,7 @@ def _found(found: Any) -> dict[str, Any]:
     return {
         "checked": True,
         "present": bool(found.present),
+        "presence_only": bool(getattr(found, "presence_only", False)),  # the audio presence mark: no payload
         "p_value": float(found.p_value),
         "payload": None
         if payload is None

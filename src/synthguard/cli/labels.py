@@ -190,7 +190,7 @@ def label_command(
                 existing=ExistingPolicy.REPLACE,
             )
             note = f" ({embedded.note})" if embedded.note else ""
-            data, label, extra = again.data, again.label, f"{extra} watermark {mark}{note}"
+            data, label, extra = again.data, again.label, f"{extra} watermark {mark or 'presence-only'}{note}"
         assert job.target is not None
         logged = ""
         if log is not None and user is not None:  # fail closed: nothing is released unless the record is durable

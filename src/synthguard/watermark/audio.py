@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -56,7 +57,9 @@ FEEDBACK_SLOTS = 7  # window (slots, 224 ms) of the per-slot mark-strength estim
 UPPER_SHARE = 0.15  # the upper band's energy budget per slot, relative to the low band's
 UPPER_GUARD = (1.35, 0.8)  # keep the upper band only if the low margin stays >= max(1.35, 0.8 x margin without)
 MIN_UPPER_SNR = 0.1  # the detector adds the upper band only when its halves show this chip SNR (noise: sd ~0.12)
-SYNC_THRESHOLD = 2.5e-7  # plus the tag's share (below): at most 1e-6 false positives in all
+SYNC_THRESHOLD = 1.25e-7  # plus the presence mark's and the tag's shares (below): at most 1e-6 in all
+PRESENCE_THRESHOLD = 1.25e-7  # a presence-only mark is reported at this p-value (its own hypotheses)
+MIN_PRESENCE_Z = 10.0  # embed_audio_presence refuses a clip whose marked presence z is lower (see docs)
 TAG_FALSE_ACCEPT = 2.0**-24
 # A candidate whose own sync p-value is at most LIST_GATE decodes the LIST_SIZE most likely frames (list
 # Viterbi). Noise reaches the gate with probability <= LIST_GATE, so the extra frames add at most
@@ -73,6 +76,7 @@ class Detection:
     p_value: float
     payload: Payload | None
     where: tuple[float, float] | None  # seconds of the input where the mark was found
+    presence_only: bool = False  # the key's presence mark (embed_audio_presence): no payload to read
 
 
 @dataclass(frozen=True)
@@ -111,6 +115,13 @@ def _upper_layout(key: bytes) -> _Layout:
     return _keyed_layout(key, "audio/upper-layout/v1", SYNC_GROUP * SYNC_GROUPS)
 
 
+@lru_cache(maxsize=16)
+def _presence_layouts(key: bytes) -> tuple[_Layout, _Layout]:
+    """Both bands' cells for the presence-only mark: every cell is a sync cell."""
+    cells = PERIOD_SLOTS * dsp.N_BANDS
+    return _keyed_layout(key, "audio/presence/v1", cells), _keyed_layout(key, "audio/presence-upper/v1", cells)
+
+
 def _as_frames(samples: npt.ArrayLike, sample_rate: int) -> FloatArray:
     x = np.asarray(samples, dtype=np.float64)
     if x.ndim == 1:
@@ -139,61 +150,70 @@ def _band_matrix(freq_scale: float, first_bin: int = dsp.FIRST_BIN) -> FloatArra
     return dsp.band_matrix(freq_scale, first_bin)
 
 
-def embed_audio(
-    samples: npt.ArrayLike,
-    sample_rate: int,
-    payload: Payload,
-    key: bytes,
-    strength: float = 1.0,
-) -> npt.NDArray[np.float32]:
-    """Embed payload in audio (frames x channels, float in [-1, 1]); returns float32 of the same shape."""
-    key = check_key(key)
+@dataclass
+class _Host:
+    """The input and what the embedder measured of it."""
+
+    raw_shape: tuple[int, ...]
+    x: FloatArray  # frames x channels at the input rate
+    rate: int
+    strength: float
+    specs: list[npt.NDArray[np.complex128]]  # each channel's 16 kHz STFT
+    mono_spec: npt.NDArray[np.complex128]  # their mean
+    mono16: FloatArray
+    n16: int
+    pos: npt.NDArray[np.int64]  # each slot's place in the period
+    cells: FloatArray  # host cell energies (slots x bands) at the embedder's alignment
+    floor: float
+    mix: float
+    cell_power: FloatArray  # per-slot cell power of the low band (embedding STFT)
+    upper_power: FloatArray
+    budget: FloatArray  # per-slot mark energy allowed
+
+
+def _analyse(samples: npt.ArrayLike, sample_rate: int, strength: float) -> _Host:
+    """Check the input and measure what the embedder needs; CapacityTooLow for silence or an empty band."""
     if not 0.0 < strength <= 4.0:
         raise InputError(f"watermark strength must be in (0, 4], got {strength}")
-    raw = np.asarray(samples)
+    raw_shape = np.shape(samples)
     x = _as_frames(samples, sample_rate)
     x16 = dsp.resample(x, sample_rate, dsp.WORK_RATE)
-    n16 = x16.shape[0]
     specs = [dsp.stft_embed(x16[:, c]) for c in range(x16.shape[1])]
     mono_spec = sum(specs[1:], specs[0]) / len(specs)
     mono16 = dsp.mono(x16)
-
-    lay = _layout(key)
-    n_frames = mono_spec.shape[0]
-    n_slots = (n_frames + 1) // 2
-    pos = np.arange(n_slots) % PERIOD_SLOTS
-    chips = encode(payload, key).astype(np.float64)
-    want = np.concatenate([chips, np.ones(SYNC_GROUPS)])
-    ids = lay.ids[pos]
-    cell_chip = want[ids] * lay.sign[pos]  # (slots, bands) +-1 direction of each cell
-    group = ids  # informed embedding per chip over the whole clip (per period costs too much energy)
-
-    share = dsp.band_share(mono_spec, n16, float(np.mean(dsp.mono(x) ** 2)))
+    share = dsp.band_share(mono_spec, x16.shape[0], float(np.mean(dsp.mono(x) ** 2)))
     if share < MIN_BAND_SHARE:
         raise CapacityTooLow(
             f"capacity too low: only {10 * math.log10(max(share, 1e-12)):.0f} dB of the clip's energy lies in "
             f"500-3750 Hz (< {10 * math.log10(MIN_BAND_SHARE):.0f} dB); noise 20 dB below the clip would drown the mark"
         )
-    host = _cells(mono16)
-    floor = dsp.energy_floor(host)
-    if host.shape[0] == 0 or np.mean(host > 10 * floor) < 0.1:
+    cells = _cells(mono16)
+    floor = dsp.energy_floor(cells)
+    if cells.shape[0] == 0 or np.mean(cells > 10 * floor) < 0.1:
         raise CapacityTooLow("capacity too low: the audio is (nearly) silent in the 500-3750 Hz band")
-    mix = dsp.choose_mix(host, floor)
-    r_host = dsp.raw_residuals(host, floor, mix)
-    audible = host / (host + floor)  # a quiet cell's log energy barely moves however hard it is pushed
-
+    n_slots = (mono_spec.shape[0] + 1) // 2
     cell_power, upper_power, budget = _budget(mono_spec, n_slots, strength)
+    return _Host(
+        raw_shape, x, sample_rate, strength, specs, mono_spec, mono16, x16.shape[0], np.arange(n_slots) % PERIOD_SLOTS,
+        cells, floor, dsp.choose_mix(cells, floor), cell_power, upper_power, budget,
+    )  # fmt: skip
+
+
+def _low_steps(h: _Host, cell_chip: FloatArray, group: npt.NDArray[np.int64]) -> FloatArray:
+    """Tilted steps of the low band, then one informed pass: groups the host opposes are pushed back to zero."""
     cap = MAX_STRENGTH
-    amp = dsp.tilted_steps(cell_power, budget, cap, TILT)
+    amp = dsp.tilted_steps(h.cell_power, h.budget, cap, TILT)
+    r_host = dsp.raw_residuals(h.cells, h.floor, h.mix)
+    audible = h.cells / (h.cells + h.floor)  # a quiet cell's log energy barely moves however hard it is pushed
     for _ in range(ITERATIONS):
-        w_mono = dsp.istft_embed(_mark_spec(mono_spec, amp * cell_chip, dsp.FIRST_BIN), n16)
-        marked = _cells(mono16 + w_mono)
-        m = min(marked.shape[0], n_slots)
-        r_raw = dsp.raw_residuals(marked, floor, mix)[:m]
+        w_mono = dsp.istft_embed(_mark_spec(h.mono_spec, amp * cell_chip, dsp.FIRST_BIN), h.n16)
+        marked = _cells(h.mono16 + w_mono)
+        m = min(marked.shape[0], amp.shape[0])
+        r_raw = dsp.raw_residuals(marked, h.floor, h.mix)[:m]
         gain = float(np.sum((r_raw - r_host[:m]) * cell_chip[:m]) / max(np.sum(amp[:m]), 1e-12))
         gain = max(gain, 0.3)
-        r_mark = dsp.residuals(marked, floor, mix)[:m]
-        slope = dsp.residual_slope(marked, floor, mix)[:m] * audible[:m] * (amp[:m] < cap)
+        r_mark = dsp.residuals(marked, h.floor, h.mix)[:m]
+        slope = dsp.residual_slope(marked, h.floor, h.mix)[:m] * audible[:m] * (amp[:m] < cap)
         g = group[:m].ravel()
         score = np.bincount(g, (r_mark * cell_chip[:m]).ravel(), minlength=group.max() + 1)
         count = np.bincount(g, minlength=group.max() + 1)
@@ -203,52 +223,131 @@ def embed_audio(
         # more energy than correcting several others
         step[step * np.sqrt(weight / np.maximum(count, 1)) > GIVE_UP] = 0.0
         amp[:m] = np.minimum(amp[:m] + step[group[:m]] * slope, cap)
-        amp = dsp.fit_to_budget(amp, cell_power, budget)
+        amp = dsp.fit_to_budget(amp, h.cell_power, h.budget)
+    return amp
 
-    cell_amps = [amp * cell_chip]
+
+def _upper_steps(h: _Host) -> FloatArray:
+    """Tilted steps of the upper band at its share of each slot's budget."""
+    return dsp.tilted_steps(h.upper_power, UPPER_SHARE * h.budget, MAX_STRENGTH, TILT)
+
+
+def _gain_for(h: _Host, mark16: FloatArray) -> float:
+    """The gain that puts mark16, once at the input rate, at the target segmental SNR."""
+    target = QUALITY_SNR_DB - 20.0 * math.log10(h.strength)
+    host_energy = dsp.host_frame_energies(h.x, h.rate)
+    mark_energy = dsp.mark_frame_energies(mark16, h.rate, host_energy.size)
+    return dsp.snr_gain(host_energy, mark_energy, h.rate, target, GAIN_RANGE)
+
+
+def _release(h: _Host, mark16: FloatArray) -> npt.NDArray[np.float32]:
+    """The input plus the mark at the input rate, limited so that nothing clips, in the input's shape."""
+    mark = dsp.resample(mark16, dsp.WORK_RATE, h.rate)
+    mark = np.pad(mark, ((0, max(0, h.x.shape[0] - mark.shape[0])), (0, 0)))[: h.x.shape[0]]
+    out = _limit(h.x + mark, max(1.0, float(np.max(np.abs(h.x)))))
+    return out.astype(np.float32).reshape(h.raw_shape) if len(h.raw_shape) == 1 else out.astype(np.float32)
+
+
+def embed_audio(
+    samples: npt.ArrayLike,
+    sample_rate: int,
+    payload: Payload,
+    key: bytes,
+    strength: float = 1.0,
+) -> npt.NDArray[np.float32]:
+    """Embed payload in audio (frames x channels, float in [-1, 1]); returns float32 of the same shape."""
+    key = check_key(key)
+    h = _analyse(samples, sample_rate, strength)
+    lay = _layout(key)
+    chips = encode(payload, key).astype(np.float64)
+    want = np.concatenate([chips, np.ones(SYNC_GROUPS)])
+    ids = lay.ids[h.pos]
+    cell_chip = want[ids] * lay.sign[h.pos]  # (slots, bands) +-1 direction of each cell
+    # informed embedding per chip over the whole clip (per period costs too much energy)
+    cell_amps = [_low_steps(h, cell_chip, ids) * cell_chip]
     if sample_rate >= dsp.UPPER_MIN_RATE:
         up = _upper_layout(key)
-        up_amp = dsp.tilted_steps(upper_power, UPPER_SHARE * budget, cap, TILT)
-        cell_amps.append(up_amp * want[up.ids[pos]] * up.sign[pos])
-    marks = _band_marks(specs, cell_amps, n16)
-    target = QUALITY_SNR_DB - 20.0 * math.log10(strength)
-    host_energy = dsp.host_frame_energies(x, sample_rate)
-
-    def calibrated(mark16: FloatArray) -> float:
-        """The gain that puts mark16, once at the input rate, at the target segmental SNR."""
-        mark_energy = dsp.mark_frame_energies(mark16, sample_rate, host_energy.size)
-        return dsp.snr_gain(host_energy, mark_energy, sample_rate, target, GAIN_RANGE)
-
-    gain = calibrated(marks[0])
-    margin = _self_check(mono16 + gain * dsp.mono(marks[0]), floor, mix, lay, chips)
+        cell_amps.append(_upper_steps(h) * want[up.ids[h.pos]] * up.sign[h.pos])
+    marks = _band_marks(h.specs, cell_amps, h.n16)
+    gain = _gain_for(h, marks[0])
+    margin = _self_check(h.mono16 + gain * dsp.mono(marks[0]), h.floor, h.mix, lay, chips)
     if margin < MIN_MARGIN:
         raise CapacityTooLow(
             f"capacity too low: the marked clip's own chip margin is {margin:.2f} < {MIN_MARGIN} "
-            "(too few active cells in 500-3750 Hz, or shorter than one 2.88 s period); a mark this weak would "
+            "(too few active cells in 500-3750 Hz, or too short); a mark this weak would "
             "not survive ordinary processing (a higher strength lowers the quality below the 25 dB target)"
         )
     mark16 = marks[0] * gain
     if len(marks) > 1:  # the upper band shares the SNR allowance: keep it only if the low band stays strong
         both = marks[0] + marks[1]
-        gain_both = calibrated(both)
-        marked_both = mono16 + gain_both * dsp.mono(both)
-        margin_both = _self_check(marked_both, floor, mix, lay, chips)
+        gain_both = _gain_for(h, both)
+        marked_both = h.mono16 + gain_both * dsp.mono(both)
+        margin_both = _self_check(marked_both, h.floor, h.mix, lay, chips)
         keep = margin_both >= max(UPPER_GUARD[0], UPPER_GUARD[1] * margin) or (
             margin_both >= MIN_MARGIN  # a strong upper band may take the low band down to the refusal line
             and _band_margin(marked_both, _upper_layout(key), dsp.UPPER_FIRST_BIN, chips) >= STRONG_UPPER_MARGIN
         )
         if keep:
             mark16 = both * gain_both
-    mark = dsp.resample(mark16, dsp.WORK_RATE, sample_rate)
-    mark = np.pad(mark, ((0, max(0, x.shape[0] - mark.shape[0])), (0, 0)))[: x.shape[0]]
-    out = _limit(x + mark, max(1.0, float(np.max(np.abs(x)))))
-    return out.astype(np.float32).reshape(raw.shape) if raw.ndim == 1 else out.astype(np.float32)
+    return _release(h, mark16)
 
 
-def _band_margin(
-    marked16: FloatArray, lay: _Layout, first_bin: int, chips: FloatArray, prior: tuple[float, float] | None = None
-) -> float:
-    """Chip margin (mean over std of the soft chips times the chips) of one band at the embedder's alignment.
+def embed_audio_presence(
+    samples: npt.ArrayLike, sample_rate: int, key: bytes, strength: float = 1.0
+) -> npt.NDArray[np.float32]:
+    """Embed only the key's presence mark: for clips too short or too sparse for the payload.
+
+    Every cell of the period carries a keyed sign, so the detector's statistic adds up over 4680 cells a
+    period instead of the payload layout's 800 sync cells; detect_audio then reports presence_only=True
+    and no payload. CapacityTooLow when even this mark would be too weak.
+    """
+    key = check_key(key)
+    h = _analyse(samples, sample_rate, strength)
+    low, upper = _presence_layouts(key)
+    cell_chip = low.sign[h.pos]
+    cell_amps = [_low_steps(h, cell_chip, low.ids[h.pos]) * cell_chip]
+    if sample_rate >= dsp.UPPER_MIN_RATE:
+        cell_amps.append(_upper_steps(h) * upper.sign[h.pos])
+    marks = _band_marks(h.specs, cell_amps, h.n16)
+    mark16 = sum(marks[1:], marks[0])
+    mark16 = mark16 * _gain_for(h, mark16)
+    z = _presence_z(h.mono16 + dsp.mono(mark16), low, (h.floor, h.mix))
+    if z < MIN_PRESENCE_Z:
+        raise CapacityTooLow(
+            f"capacity too low: even the presence mark reaches only z = {z:.1f} < {MIN_PRESENCE_Z:g} "
+            "(too few active cells in 500-3750 Hz)"
+        )
+    return _release(h, mark16)
+
+
+@dataclass(frozen=True)
+class AudioMark:
+    """What embed_audio_or_presence wrote: the marked samples, and why only the presence mark if so."""
+
+    samples: npt.NDArray[np.float32]
+    carries_payload: bool
+    note: str  # the payload's refusal when only the presence mark was embedded, else ""
+
+
+def embed_audio_or_presence(
+    samples: npt.ArrayLike, sample_rate: int, payload: Payload, key: bytes, strength: float = 1.0
+) -> AudioMark:
+    """The payload mark; where it does not fit (a short or sparse clip), the presence-only mark instead.
+
+    CapacityTooLow (the payload's own refusal) only when neither fits.
+    """
+    try:
+        return AudioMark(embed_audio(samples, sample_rate, payload, key, strength), True, "")
+    except CapacityTooLow as refused:
+        try:
+            marked = embed_audio_presence(samples, sample_rate, key, strength)
+        except CapacityTooLow:
+            raise refused from None
+        return AudioMark(marked, False, str(refused))
+
+
+def _folded_features(marked16: FloatArray, first_bin: int, prior: tuple[float, float] | None) -> FloatArray | None:
+    """One band's detector features at the embedder's alignment, folded by the period (None when empty).
 
     prior is the (floor, prediction mix) to use, e.g. the host's; without it both are taken from marked16.
     """
@@ -261,13 +360,31 @@ def _band_margin(
         prior = (floor, dsp.choose_mix(energy, floor))
     cells = dsp.cell_features(energy, prior[0], prior[1], dsp.noise_level(fine))
     if cells.shape[0] == 0:
-        return 0.0
+        return None
     # whole periods, as the thresholds were calibrated; a clip shorter than one period is padded to one
     n_per = max(1, cells.shape[0] // PERIOD_SLOTS)
-    folded = _whole_periods(cells)[: n_per * PERIOD_SLOTS].reshape(n_per, PERIOD_SLOTS, dsp.N_BANDS).sum(axis=0)
+    folded: FloatArray = _whole_periods(cells)[: n_per * PERIOD_SLOTS].reshape(n_per, PERIOD_SLOTS, dsp.N_BANDS).sum(0)
+    return folded
+
+
+def _band_margin(
+    marked16: FloatArray, lay: _Layout, first_bin: int, chips: FloatArray, prior: tuple[float, float] | None = None
+) -> float:
+    """Chip margin (mean over std of the soft chips times the chips) of one band at the embedder's alignment."""
+    folded = _folded_features(marked16, first_bin, prior)
+    if folded is None:
+        return 0.0
     data = lay.ids < CODED_BITS
     soft = np.bincount(lay.ids[data], (folded * lay.sign)[data], minlength=CODED_BITS) * chips
     return float(np.mean(soft) / max(float(np.std(soft)), 1e-12))
+
+
+def _presence_z(marked16: FloatArray, lay: _Layout, prior: tuple[float, float]) -> float:
+    """The low band's presence statistic (the detector's z) at the embedder's alignment."""
+    folded = _folded_features(marked16, dsp.FIRST_BIN, prior)
+    if folded is None:
+        return 0.0
+    return float(np.sum(folded * lay.sign) / math.sqrt(max(float(np.sum(folded**2)), 1e-24)))
 
 
 def _self_check(marked16: FloatArray, floor: float, mix: float, lay: _Layout, chips: FloatArray) -> float:
@@ -335,12 +452,22 @@ class _Candidate:
     upper: FloatArray  # upper band features, same rows
 
 
-def _search(mono16: FloatArray, lay: _Layout, up: _Layout) -> tuple[list[_Candidate], int]:
-    """Best alignment per evaluated time/frequency scale, and the number of hypotheses tried.
+class _Searched(NamedTuple):
+    cands: list[_Candidate]  # the best alignment per evaluated scale, best first
+    tried: int  # hypotheses scored for the payload layout's sync
+    presence_z: float  # the best presence statistic over every alignment
+    presence_tried: int
+
+
+def _search(
+    mono16: FloatArray, lay: _Layout, up: _Layout, presence: tuple[_Layout, _Layout] | None = None
+) -> _Searched:
+    """Best alignment per evaluated time/frequency scale, the number of hypotheses tried, and the presence mark.
 
     Each alignment is scored twice, on the low band's sync cells alone and on both bands' together: the
     first serves audio whose upper band was cut or never marked, the second audio whose low band is
-    drowned. Both count as hypotheses in the p-value's union bound.
+    drowned. Both count as hypotheses in the p-value's union bound. With presence layouts, every
+    alignment is also scored (the same two ways) against them, as separate hypotheses.
     """
     power = dsp.fine_power(mono16, dsp.ALL_BINS)
     bands = ((power[:, : dsp.LOW_BINS], dsp.FIRST_BIN, lay), (power, dsp.UPPER_FIRST_BIN, up))
@@ -351,6 +478,7 @@ def _search(mono16: FloatArray, lay: _Layout, up: _Layout) -> tuple[list[_Candid
     cache: dict[tuple[float, int], tuple[FloatArray, float, FloatArray]] = {}
     found: list[_Candidate] = []
     tried = 0
+    presence_z, presence_tried = -math.inf, 0
     done: set[tuple[float, float]] = set()  # the refinements around two neighbouring scales can coincide
 
     def features(k: int, scale: float, fs: float, phase: int) -> FloatArray:
@@ -365,14 +493,29 @@ def _search(mono16: FloatArray, lay: _Layout, up: _Layout) -> tuple[list[_Candid
         energy = dsp.slot_energies(cum, phase * scale, dsp.FINE_PER_SLOT * scale)
         return dsp.cell_features(energy, floor, mixes[k], noise)
 
-    def correlate(cells: FloatArray, layout: _Layout) -> tuple[FloatArray, FloatArray]:
+    def spectra(cells: FloatArray) -> tuple[npt.NDArray[np.complex128], npt.NDArray[np.complex128]]:
         folded = cells.reshape(-1, PERIOD_SLOTS, dsp.N_BANDS).sum(axis=0)
-        num = np.fft.irfft(np.sum(layout.sync_f * np.conj(np.fft.rfft(folded, axis=0)), axis=1), PERIOD_SLOTS)
-        den = np.fft.irfft(np.sum(layout.sync_abs_f * np.conj(np.fft.rfft(folded**2, axis=0)), axis=1), PERIOD_SLOTS)
+        return np.conj(np.fft.rfft(folded, axis=0)), np.conj(np.fft.rfft(folded**2, axis=0))
+
+    def correlate(
+        folded: tuple[npt.NDArray[np.complex128], npt.NDArray[np.complex128]], layout: _Layout
+    ) -> tuple[FloatArray, FloatArray]:
+        num = np.fft.irfft(np.sum(layout.sync_f * folded[0], axis=1), PERIOD_SLOTS)
+        den = np.fft.irfft(np.sum(layout.sync_abs_f * folded[1], axis=1), PERIOD_SLOTS)
         return num, np.maximum(den, 1e-12)
 
+    def scores(
+        low: tuple[npt.NDArray[np.complex128], npt.NDArray[np.complex128]],
+        upper: tuple[npt.NDArray[np.complex128], npt.NDArray[np.complex128]],
+        layouts: tuple[_Layout, _Layout],
+    ) -> FloatArray:
+        """Every period offset scored on the low band alone, then on both bands."""
+        num_low, den_low = correlate(low, layouts[0])
+        num_up, den_up = correlate(upper, layouts[1])
+        return np.concatenate([num_low / np.sqrt(den_low), (num_low + num_up) / np.sqrt(den_low + den_up)])
+
     def evaluate(scale: float, freq_scale: float) -> None:
-        nonlocal tried
+        nonlocal tried, presence_z, presence_tried
         fs = round(freq_scale, 6)
         if (round(scale, 6), fs) in done:  # evaluated already: no duplicate candidate, no double count
             return
@@ -383,10 +526,12 @@ def _search(mono16: FloatArray, lay: _Layout, up: _Layout) -> tuple[list[_Candid
             if low.shape[0] == 0:
                 continue
             low, upper = _whole_periods(low), _whole_periods(features(1, scale, fs, phase))
-            num_low, den_low = correlate(low, lay)
-            num_up, den_up = correlate(upper, up)
-            z = np.concatenate([num_low / np.sqrt(den_low), (num_low + num_up) / np.sqrt(den_low + den_up)])
+            folded = spectra(low), spectra(upper)
+            z = scores(*folded, (lay, up))
             tried += z.size
+            if presence is not None:
+                pz = scores(*folded, presence)
+                presence_z, presence_tried = max(presence_z, float(np.max(pz))), presence_tried + pz.size
             u = int(np.argmax(z)) % PERIOD_SLOTS
             if best is None or float(np.max(z)) > best.z:
                 best = _Candidate(float(np.max(z)), scale, freq_scale, phase, u, low, upper)
@@ -404,7 +549,7 @@ def _search(mono16: FloatArray, lay: _Layout, up: _Layout) -> tuple[list[_Candid
             s = top.scale + ds
             evaluate(s, 1.0 / s if speed else 1.0)
     found.sort(key=lambda c: -c.z)
-    return found, tried
+    return _Searched(found, tried, presence_z, presence_tried)
 
 
 def _whole_periods(cells: FloatArray) -> FloatArray:
@@ -455,18 +600,20 @@ def detect_audio(samples: npt.ArrayLike, sample_rate: int, key: bytes) -> Detect
     key = check_key(key)
     x = _as_frames(samples, sample_rate)
     mono16 = dsp.resample(dsp.mono(x), sample_rate, dsp.WORK_RATE)
-    lay, up = _layout(key), _upper_layout(key)
-    tried = 0
-    decodes = 0
-    best_z = -math.inf
+    lay, up, presence = _layout(key), _upper_layout(key), _presence_layouts(key)
+    tried = presence_tried = decodes = 0
+    best_z = best_pz = -math.inf
     best_where: tuple[float, float] | None = None
+    presence_where: tuple[float, float] | None = None
     segments = _segments(mono16.size)
     for k, (start, end) in enumerate(segments):
-        cands, n = _search(mono16[start:end], lay, up)
-        tried += n
+        cands, n, pz, pn = _search(mono16[start:end], lay, up, presence)
+        tried, presence_tried = tried + n, presence_tried + pn
         where = (start / dsp.WORK_RATE, min(end, mono16.size) / dsp.WORK_RATE)
         if cands and cands[0].z > best_z:
             best_z, best_where = cands[0].z, where
+        if pz > best_pz:
+            best_pz, presence_where = pz, where
         # every segment gets its share of the decodes: a long clip's later segments are not starved
         budget = decodes + (MAX_DECODES - decodes) // (len(segments) - k)
         for rank, cand in enumerate(cands[:CANDIDATES_PER_SEGMENT]):
@@ -478,8 +625,12 @@ def detect_audio(samples: npt.ArrayLike, sample_rate: int, key: bytes) -> Detect
             if found is not None:
                 return Detection(True, min(_tag_p(), _sync_p(cand.z, tried)), found, where)
     p = _sync_p(best_z, max(tried, 1))
-    present = p <= SYNC_THRESHOLD
-    return Detection(present, p, None, best_where if present else None)
+    if p <= SYNC_THRESHOLD:
+        return Detection(True, p, None, best_where)
+    p_presence = _sync_p(best_pz, max(presence_tried, 1))
+    if p_presence <= PRESENCE_THRESHOLD:
+        return Detection(True, p_presence, None, presence_where, presence_only=True)
+    return Detection(False, min(p, p_presence), None, None)
 
 
 def _tag_p() -> float:

@@ -1,9 +1,10 @@
 """The audio watermark on a video's sound: mark the first audio track in place of the copy, and detect it.
 
-``mark_audio_track`` decodes the first audio stream, embeds the payload with ``embed_audio`` and re-encodes
-it with the same codec (or the container's usual one when that codec has no encoder here), rate, layout and
-bit rate. Every other stream is remuxed packet for packet, so the pictures are not encoded again. A track
-that cannot carry the mark (too short, silent, too sparse) is left as it was and the reason is returned:
+``mark_audio_track`` decodes the first audio stream, embeds the payload (or, where it does not fit, the
+presence-only mark) with ``embed_audio_or_presence`` and re-encodes it with the same codec (or the
+container's usual one when that codec has no encoder here), rate, layout and bit rate. Every other
+stream is remuxed packet for packet, so the pictures are not encoded again. A track that cannot carry
+even the presence mark (too short, silent, too sparse) is left as it was and the reason is returned:
 the frames and the metadata label still carry the provenance.
 
 ``detect_audio_track`` decodes at most the first ``max_seconds`` of the first audio stream and runs
@@ -22,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from synthguard.errors import CapacityTooLow, CorruptInput, InputError
-from synthguard.watermark.audio import Detection, detect_audio, embed_audio
+from synthguard.watermark.audio import Detection, detect_audio, embed_audio_or_presence
 from synthguard.watermark.payload import Payload, check_key
 
 FloatArray = npt.NDArray[np.float64]
@@ -51,7 +52,7 @@ _OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
 
 @dataclass(frozen=True)
 class TrackMark:
-    """What mark_audio_track did: marked, or why the track was left as it was."""
+    """What mark_audio_track did: marked (note: why only the presence mark, if so), or why it was left alone."""
 
     marked: bool
     note: str
@@ -171,14 +172,15 @@ def mark_audio_track(src: Source, dst: str | Path, payload: Payload, key: bytes)
         if seconds > MAX_TRACK_SECONDS:
             return TrackMark(False, f"audio track longer than {MAX_TRACK_SECONDS / 60:.0f} min is not watermarked")
         try:
-            marked = embed_audio(x, rate, payload, key)
+            marked = embed_audio_or_presence(x, rate, payload, key)
         except CapacityTooLow as exc:
             return TrackMark(False, str(exc), seconds)
         codec = _encoder(decoder, muxer)
-        _remux(src, dst, muxer, marked.astype(np.float64), rate, layout, bit_rate, max(start or 0, 0), codec)
+        samples = marked.samples.astype(np.float64)
+        _remux(src, dst, muxer, samples, rate, layout, bit_rate, max(start or 0, 0), codec)
     except av.FFmpegError as exc:
         raise CorruptInput(f"cannot process the video's audio: {exc}") from exc
-    return TrackMark(True, "", seconds, codec)
+    return TrackMark(True, marked.note, seconds, codec)
 
 
 def _remux(
