@@ -21,7 +21,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from audio_attacks import ATTACKS, AUDIO_SUFFIXES, have_ffmpeg, load, loop_to, make_mixer
 from synthguard.errors import CapacityTooLow
-from synthguard.watermark.audio import detect_audio, embed_audio
+from synthguard.watermark.audio import detect_audio, embed_audio, embed_audio_presence
 from synthguard.watermark.payload import Payload
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "audio"
@@ -83,13 +83,37 @@ def visqol_score(x: np.ndarray, y: np.ndarray, rate: int) -> float | None:
     return float(_VISQOL[0].measure_from_arrays(a, b, sample_rate=48000).moslqo)  # type: ignore[attr-defined]
 
 
-def tts_clips(tmp: Path) -> list[tuple[str, np.ndarray, int]]:
-    """A few English and Chinese espeak-ng sentences, or none when espeak-ng is absent."""
+SHORT_TTS = [  # assistant and fraud-style lines in 13 languages, 2.2-8.3 s as espeak-ng speaks them
+    ("en-us", "Thanks for calling. How can I help you?"),
+    ("en-us+f3", "Your verification code is four, seven, two, nine."),
+    ("en-gb", "I will transfer the money to your account this afternoon."),
+    ("en-gb+m3", "Please hold the line while I check the booking."),
+    ("en-us+f2", "The meeting has been moved to three o'clock tomorrow, in the second floor conference room."),
+    ("cmn", "你好，我是你的智能助手。"),
+    ("cmn+f3", "请把验证码告诉我，我马上帮你处理。"),
+    ("cmn", "今天下午三点的会议改到明天上午十点，地点不变。"),
+    ("cmn+m2", "妈，我手机掉水里了，这是我新号码，先给我转两千块。"),
+    ("yue", "你好，有咩可以幫到你？"),
+    ("yue+f2", "我而家喺銀行，你快啲打錢過嚟。"),
+    ("ja", "こんにちは、ご用件をお伺いします。"),
+    ("ko", "안녕하세요, 무엇을 도와드릴까요?"),
+    ("fr-fr", "Bonjour, votre colis arrivera demain matin."),
+    ("de+f3", "Guten Tag, Ihre Bestellung wurde versandt."),
+    ("es", "Hola, soy tu asistente virtual, ¿en qué puedo ayudarte hoy?"),
+    ("ru", "Здравствуйте, ваш заказ готов к выдаче."),
+    ("it+f2", "Buongiorno, la sua prenotazione è confermata per domani."),
+    ("pt-br", "Olá, aqui é do banco, precisamos confirmar seus dados."),
+    ("vi", "Xin chào, tôi có thể giúp gì cho bạn?"),
+]
+
+
+def tts_clips(tmp: Path, sentences: list[tuple[str, str]] = TTS) -> list[tuple[str, np.ndarray, int]]:
+    """espeak-ng sentences (by default a few English and Chinese ones), or none when espeak-ng is absent."""
     if shutil.which("espeak-ng") is None:
         print("note: espeak-ng absent, no TTS speech clips")
         return []
     out = []
-    for i, (voice, text) in enumerate(TTS):
+    for i, (voice, text) in enumerate(sentences):
         path = tmp / f"tts{i}.wav"
         subprocess.run(["espeak-ng", "-v", voice, "-w", str(path), text], check=True, capture_output=True)
         x, rate = load(path)
@@ -231,6 +255,9 @@ def main() -> int:
     parser.add_argument(
         "--data", type=Path, default=None, help="another folder of recordings (a held-out set, without our TTS clips)"
     )
+    parser.add_argument(
+        "--short", action="store_true", help="20 short espeak-ng lines at their own length (2.2-8.3 s) instead"
+    )
     parser.add_argument("--attacks", default=",".join(a for a in ATTACKS if a != "none") + ",mix -10dB")
     args = parser.parse_args()
     if not DATA.is_dir():
@@ -250,8 +277,11 @@ def main() -> int:
         return 2
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in AUDIO_SUFFIXES)
     with tempfile.TemporaryDirectory() as tmpdir:
-        clips = [(p.stem, *load(p)) for p in files] + ([] if args.data else tts_clips(Path(tmpdir)))
-    clips = [(name, loop_to(x, rate, args.seconds), rate) for name, x, rate in clips]
+        if args.short:  # a TTS service's typical output: one line, not looped
+            clips = [(f"short-{n[4:]}", x, r) for n, x, r in tts_clips(Path(tmpdir), SHORT_TTS)]
+        else:
+            clips = [(p.stem, *load(p)) for p in files] + ([] if args.data else tts_clips(Path(tmpdir)))
+            clips = [(name, loop_to(x, rate, args.seconds), rate) for name, x, rate in clips]
     mixer_source = load(DATA / "c2pa-rs_sample1.mp3") if (DATA / "c2pa-rs_sample1.mp3").exists() else None
     attacks = dict(ATTACKS)
     if mixer_source is not None:
@@ -259,17 +289,22 @@ def main() -> int:
     names = ["none", *[a for a in args.attacks.split(",") if a in attacks and a != "none"]]
     perth = None if args.no_perth else perth_model()
 
-    def check(col: str, z: np.ndarray, zr: int, payload: Payload, attack: str) -> bool:
-        """Perth: presence; ours: the exact payload (presence recorded on the side)."""
+    def check(col: str, z: np.ndarray, zr: int, payload: Payload | None, attack: str) -> bool:
+        """Perth: presence; ours: the exact payload (presence recorded on the side), or the presence-only mark."""
         if col == "perth":
             return perth_present(perth, z, zr)
         found = detect_audio(z, zr, KEY)
+        if payload is None:
+            return found.presence_only
         presence[col][attack].append(found.present)
         return found.payload == payload
 
     cols = [f"ours s={s:g}" for s in strengths] + (["perth"] if perth is not None else [])
     presence: dict[str, dict[str, list[bool]]] = {c: {a: [] for a in names} for c in cols}
     hits: dict[str, dict[str, list[bool]]] = {c: {a: [] for a in names} for c in cols}
+    # clips the payload did not fit, marked with the presence-only mark instead (perth: the same clips)
+    fallback_hits: dict[str, dict[str, list[bool]]] = {c: {a: [] for a in names} for c in cols}
+    fallback_names: list[str] = []
     quality: dict[str, list[tuple[float, float | None, float | None]]] = {c: [] for c in cols}
     t_embed = dict.fromkeys(cols, 0.0)
     t_detect = dict.fromkeys(cols, 0.0)
@@ -280,46 +315,62 @@ def main() -> int:
         payload = Payload(producer=7, serial=int(rng.integers(0, 2**44)))
         speech = name.startswith("tts") or "Front" in name or "front" in name
         marked = {}
-        try:  # a clip our embedder refuses (CapacityTooLow) is left out of every column, and reported
+        carried: dict[str, Payload | None] = {}  # None: our column fell back on the presence-only mark
+        try:  # a clip refused even the presence mark (CapacityTooLow) is left out of every column, and reported
             for col in cols:
                 t0 = time.perf_counter()
                 if col == "perth":
                     y = np.stack([perth.apply_watermark(x[:, c], sample_rate=rate) for c in range(x.shape[1])], 1)  # type: ignore[attr-defined]
                     marked[col] = y[: x.shape[0]].astype(np.float32)
                 else:
-                    marked[col] = embed_audio(x, rate, payload, KEY, strength=float(col.split("=")[1]))
+                    strength = float(col.split("=")[1])
+                    try:
+                        marked[col], carried[col] = embed_audio(x, rate, payload, KEY, strength=strength), payload
+                    except CapacityTooLow:
+                        marked[col], carried[col] = embed_audio_presence(x, rate, KEY, strength=strength), None
                 t_embed[col] += time.perf_counter() - t0
         except CapacityTooLow as exc:
             refused.append(f"{name}: {exc}")
             print(f"[{i + 1}/{len(clips)}] {name} refused at embed: {exc}", file=sys.stderr, flush=True)
             continue
         audio_seconds += x.shape[0] / rate
+        first = next(iter(carried))
+        carried["perth"] = carried[first]
+        if carried[first] is None:
+            fallback_names.append(name)
         for col in cols:
             y = marked[col]
             pesq = pesq_score(x, y, rate) if speech else None
             quality[col].append((seg_snr(x, y, rate), pesq, visqol_score(x, y, rate)))
             seed = 1000 * i
+            table = hits if carried[col] is not None else fallback_hits
             for attack in names:
                 try:
                     z, zr = attacks[attack](y, rate, np.random.default_rng(seed + len(attack)))
                 except subprocess.CalledProcessError:
                     print(f"note: ffmpeg failed on {attack} for {name}; counted as a miss", file=sys.stderr)
-                    hits[col][attack].append(False)
+                    table[col][attack].append(False)
                     continue
                 t0 = time.perf_counter()
-                ok = check(col, z, zr, payload, attack)
+                ok = check(col, z, zr, carried[col], attack)
                 t_detect[col] += time.perf_counter() - t0
                 n_detect[col] += 1
-                hits[col][attack].append(ok)
+                table[col][attack].append(ok)
         snrs = " ".join(f"{c}: {quality[c][-1][0]:.1f} dB" for c in cols)
         print(f"[{i + 1}/{len(clips)}] {name} {snrs}", file=sys.stderr, flush=True)
 
     if not args.fp_only:
         accepted = len(clips) - len(refused)
-        print(f"\n{len(clips)} clips of {args.seconds:g} s (short recordings looped with 0.2 s gaps), key fixed.")
+        length = (
+            "at their own length" if args.short else f"of {args.seconds:g} s (short recordings looped with 0.2 s gaps)"
+        )
+        print(f"\n{len(clips)} clips {length}, key fixed.")
         print(f"{len(refused)} refused at embed (CapacityTooLow), left out of every column; {accepted} accepted:")
         for line in refused:
             print(f"  refused {line}")
+        if fallback_names:
+            took = f"{len(fallback_names)} took the presence-only mark (the payload did not fit)"
+            print(f"{took}: {', '.join(fallback_names)}")
         print("ours = exact 64-bit payload recovered; perth = presence detected (it carries no payload)\n")
         ours = [c for c in cols if c != "perth"]
         heads = [f"{c} payload" for c in ours] + [f"{c} present" for c in ours]
@@ -327,13 +378,20 @@ def main() -> int:
         print("| attack | " + " | ".join(heads) + " |")
         print("|---|" + "---|" * len(heads))
         for attack in names:
-            cells = [f"{np.mean(hits[c][attack]):.2f}" for c in ours]
+            cells = [f"{np.mean(hits[c][attack]):.2f}" if hits[c][attack] else "n/a" for c in ours]
             cells += [f"{np.mean(presence[c][attack]) if presence[c][attack] else 0:.2f}" for c in ours]
             if "perth" in cols:
-                ref = float(np.mean(hits["perth"][attack]))
+                ref = float(np.mean(hits["perth"][attack])) if hits["perth"][attack] else 0.0
                 mine = float(np.mean(presence[ours[0]][attack])) if presence[ours[0]][attack] else 0.0
                 cells += [f"{ref:.2f}", f"{mine / ref:.2f}" if ref > 0 else "inf"]
             print(f"| {attack} | " + " | ".join(cells) + " |")
+        if fallback_names:
+            print(f"\npresence-only fallback, {len(fallback_names)} clips: presence detected (ours: the presence mark)")
+            print("| attack | " + " | ".join(f"{c} present" for c in cols) + " |")
+            print("|---|" + "---|" * len(cols))
+            for attack in names:
+                rates = [np.mean(fallback_hits[c][attack]) if fallback_hits[c][attack] else float("nan") for c in cols]
+                print(f"| {attack} | " + " | ".join(f"{r:.2f}" for r in rates) + " |")
         snr_row = [f"{np.mean([q[0] for q in quality[c]]):.1f} (min {min(q[0] for q in quality[c]):.1f})" for c in cols]
         print("\nquality and speed (columns: " + ", ".join(cols) + ")")
         print("| segmental SNR dB | " + " | ".join(snr_row) + " |")
