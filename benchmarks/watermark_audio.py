@@ -313,7 +313,7 @@ def main() -> int:
     refused: list[str] = []
     for i, (name, x, rate) in enumerate([] if args.fp_only else clips):
         payload = Payload(producer=7, serial=int(rng.integers(0, 2**44)))
-        speech = name.startswith("tts") or "Front" in name or "front" in name
+        speech = name.startswith(("tts", "short")) or "Front" in name or "front" in name
         marked = {}
         carried: dict[str, Payload | None] = {}  # None: our column fell back on the presence-only mark
         try:  # a clip refused even the presence mark (CapacityTooLow) is left out of every column, and reported

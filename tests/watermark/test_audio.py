@@ -7,6 +7,7 @@ import pytest
 
 from synthguard.errors import CapacityTooLow, InputError
 from synthguard.watermark.audio import Detection, detect_audio, embed_audio
+from synthguard.watermark.audio_layout import PERIOD_SLOTS, low_layout, upper_layout
 from synthguard.watermark.payload import Payload
 
 KEY = b"audio-test-key-0123456789abcdef"
@@ -166,7 +167,7 @@ def _best_candidate(y: np.ndarray) -> object:
     from synthguard.watermark import audio as audio_module
 
     mono16 = resample_poly(y.mean(axis=1), 160, 441).astype(np.float64)
-    cands = audio_module._search(mono16, audio_module._layout(KEY), audio_module._upper_layout(KEY)).cands
+    cands = audio_module._search(mono16, low_layout(KEY), upper_layout(KEY)).cands
     return cands[0]
 
 
@@ -177,7 +178,7 @@ def test_feedback_decode_recovers_the_payload(marked: tuple[np.ndarray, np.ndarr
 
     _, y = marked
     best = _best_candidate(y)
-    bands = [audio_module._low_band(best, audio_module._layout(KEY))]
+    bands = [audio_module._low_band(best, low_layout(KEY))]
     weights = feedback_weights(bands, soft_chips(bands), audio_module.FEEDBACK_SLOTS)
     assert decode(soft_chips(bands, weights), KEY) == PAYLOAD
 
@@ -189,14 +190,14 @@ def test_upper_band_alone_carries_the_payload(marked: tuple[np.ndarray, np.ndarr
 
     _, y = marked
     best = _best_candidate(y)
-    upper = audio_module._upper_band(best, audio_module._upper_layout(KEY))
+    upper = audio_module._upper_band(best, upper_layout(KEY))
     assert upper is not None
     assert decode(soft_chips([upper]), KEY) == PAYLOAD
     skipped = 0  # without a mark the split-half estimate is noise: the band is mostly left out
     for seed in range(10):
         mono = _music(8.0, 16000, channels=1, seed=seed)[:, 0].astype(np.float64)
-        cands = audio_module._search(mono, audio_module._layout(KEY), audio_module._upper_layout(KEY)).cands
-        skipped += audio_module._upper_band(cands[0], audio_module._upper_layout(KEY)) is None
+        cands = audio_module._search(mono, low_layout(KEY), upper_layout(KEY)).cands
+        skipped += audio_module._upper_band(cands[0], upper_layout(KEY)) is None
     assert skipped >= 6
 
 
@@ -234,10 +235,10 @@ def test_search_evaluates_each_scale_once(marked: tuple[np.ndarray, np.ndarray])
 
     _, y = marked
     mono16 = resample_poly(y.mean(axis=1), 160, 441).astype(np.float64)
-    cands, tried, _, _ = audio_module._search(mono16, audio_module._layout(KEY), audio_module._upper_layout(KEY))
+    cands, tried, _, _ = audio_module._search(mono16, low_layout(KEY), upper_layout(KEY))
     scales = [(round(c.scale, 6), round(c.freq_scale, 6)) for c in cands]
     assert len(scales) == len(set(scales))
-    assert tried == len(cands) * audio_module.PERIOD_SLOTS * 4 * 2  # low band alone and both bands
+    assert tried == len(cands) * PERIOD_SLOTS * 4 * 2  # low band alone and both bands
 
 
 def test_false_positive_budget_with_list_decoding_stays_within_1e_6() -> None:
