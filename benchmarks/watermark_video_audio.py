@@ -50,7 +50,8 @@ def make_video(path: Path, music: np.ndarray, rate: int, seconds: float) -> None
     with av.open(str(path), "w") as out:
         vs = out.add_stream("libx264", rate=10)
         vs.width, vs.height, vs.pix_fmt = 320, 240, "yuv420p"
-        aus = out.add_stream("aac", rate=rate, layout="stereo" if music.shape[1] > 1 else "mono")
+        music = music if music.shape[1] == 2 else np.repeat(music[:, :1], 2, axis=1)  # every track stereo
+        aus = out.add_stream("aac", rate=rate, layout="stereo")
         aus.bit_rate = 128000
         for i in range(round(seconds * 10)):
             frame = av.VideoFrame.from_ndarray(np.roll(base, 2 * i, axis=1), format="rgb24")
