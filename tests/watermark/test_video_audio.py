@@ -155,3 +155,12 @@ def test_bad_input(work: Path, clip: Path) -> None:
     with pytest.raises(InputError, match="cannot write"):
         mark_audio_track(clip, work / "out.avi", PAYLOAD, KEY)
     assert not (work / "out3.mp4").exists()
+
+
+def test_a_track_over_the_limit_is_left_alone(clip: Path, work: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from synthguard.watermark import video_audio
+
+    monkeypatch.setattr(video_audio, "MAX_TRACK_SECONDS", 5.0)
+    result = mark_audio_track(clip, work / "long.mp4", PAYLOAD, KEY)
+    assert not result.marked and "longer than" in result.note and result.seconds > 5.0
+    assert not (work / "long.mp4").exists()

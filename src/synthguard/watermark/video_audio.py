@@ -147,6 +147,10 @@ def _encode_track(stream: Any, x: FloatArray, rate: int, start: int) -> list[Any
     return packets
 
 
+def _too_long() -> str:
+    return f"audio track longer than {MAX_TRACK_SECONDS / 60:g} min is not watermarked"
+
+
 def _seconds(packet: Any) -> float:
     t = packet.dts if packet.dts is not None else packet.pts
     return float(t * packet.time_base) if t is not None and packet.time_base is not None else 0.0
@@ -167,10 +171,13 @@ def mark_audio_track(src: Source, dst: str | Path, payload: Payload, key: bytes)
                 return TrackMark(False, "no audio track")
             a = probe.streams.audio[0]
             decoder, layout, bit_rate = a.codec_context.name, a.layout.name, a.bit_rate or None
+            declared = float(a.duration * a.time_base) if a.duration and a.time_base else 0.0
+            if declared > MAX_TRACK_SECONDS:  # known long: not decoded at all
+                return TrackMark(False, _too_long(), declared)
             x, rate, start = _decode_track(probe, a, MAX_TRACK_SECONDS)
         seconds = x.shape[0] / rate
         if seconds > MAX_TRACK_SECONDS:
-            return TrackMark(False, f"audio track longer than {MAX_TRACK_SECONDS / 60:.0f} min is not watermarked")
+            return TrackMark(False, _too_long(), seconds)
         try:
             marked = embed_audio_or_presence(x, rate, payload, key)
         except CapacityTooLow as exc:
