@@ -74,7 +74,8 @@ class VideoDetection(Detection):
 Source = str | Path | bytes
 
 
-def _open(src: Source) -> Any:
+def open_video(src: Source) -> Any:
+    """The container at src (a path or bytes) opened for reading; InputError or CorruptInput when it cannot be."""
     import av
 
     try:
@@ -163,14 +164,14 @@ def _transcode(
 ) -> VideoWatermarkResult:
     import av
 
-    with _open(src) as probe:
+    with open_video(src) as probe:
         if not probe.streams.video:
             raise NoVideoStream("the file has no video stream to watermark")
         source_crf = _source_crf(probe, probe.streams.video[0]) if crf is None and not vp9 else None
     quality = crf if crf is not None else source_crf if source_crf is not None else (32.0 if vp9 else 20.0)
     frames, energy = 0, 0.0
     tmp = dst.with_name(dst.name + ".part")
-    with _open(src) as inp:
+    with open_video(src) as inp:
         vin = inp.streams.video[0]
         w, h = vin.codec_context.width, vin.codec_context.height
         if min(w, h) < MIN_SIDE:
@@ -243,7 +244,7 @@ def detect_video(
     first: float | None = None
     last = 0.0
     try:
-        with _open(src) as inp:
+        with open_video(src) as inp:
             if not inp.streams.video:
                 raise NoVideoStream("the file has no video stream to inspect")
             vin = inp.streams.video[0]

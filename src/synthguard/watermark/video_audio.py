@@ -13,7 +13,6 @@ the frames and the metadata label still carry the provenance.
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -25,9 +24,9 @@ import numpy.typing as npt
 from synthguard.errors import CapacityTooLow, CorruptInput, InputError
 from synthguard.watermark.audio import Detection, detect_audio, embed_audio_or_presence
 from synthguard.watermark.payload import Payload, check_key
+from synthguard.watermark.video import Source, open_video
 
 FloatArray = npt.NDArray[np.float64]
-Source = str | Path | bytes
 
 MAX_TRACK_SECONDS = 20 * 60.0  # longer tracks are left unmarked (the embedder holds the whole track in memory)
 DETECT_SECONDS = 120.0
@@ -58,17 +57,6 @@ class TrackMark:
     note: str
     seconds: float = 0.0
     codec: str | None = None
-
-
-def _open(src: Source) -> Any:
-    import av
-
-    try:
-        return av.open(io.BytesIO(src) if isinstance(src, bytes) else str(src), "r")
-    except FileNotFoundError as exc:
-        raise InputError(f"no such video file: {src!s}") from exc
-    except (av.FFmpegError, OSError, ValueError) as exc:
-        raise CorruptInput(f"cannot open the video: {exc}") from exc
 
 
 def _decode_track(container: Any, stream: Any, max_seconds: float) -> tuple[FloatArray, int, int | None]:
@@ -166,7 +154,7 @@ def mark_audio_track(src: Source, dst: str | Path, payload: Payload, key: bytes)
     if muxer is None:
         raise InputError(f"cannot write a video as {dst.suffix or 'no suffix'}: use {sorted(MUXERS)}")
     try:
-        with _open(src) as probe:
+        with open_video(src) as probe:
             if not probe.streams.audio:
                 return TrackMark(False, "no audio track")
             a = probe.streams.audio[0]
@@ -206,7 +194,7 @@ def _remux(
 
     tmp = dst.with_name(dst.name + ".part")
     try:
-        with _open(src) as inp, av.open(str(tmp), "w", format=muxer) as out:
+        with open_video(src) as inp, av.open(str(tmp), "w", format=muxer) as out:
             out.metadata.update(dict(inp.metadata))
             target = inp.streams.audio[0]
             copied = [s for s in inp.streams if s.index != target.index and s.type in ("video", "audio", "subtitle")]
@@ -243,7 +231,7 @@ def detect_audio_track(src: Source, key: bytes, *, max_seconds: float = DETECT_S
 
     key = check_key(key)
     try:
-        with _open(src) as inp:
+        with open_video(src) as inp:
             if not inp.streams.audio:
                 return None
             x, rate, _ = _decode_track(inp, inp.streams.audio[0], max_seconds)
