@@ -9,13 +9,15 @@ refuses marks too weak to survive ordinary processing. See docs/watermark-audio.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 import numpy.typing as npt
 from scipy.ndimage import minimum_filter1d, uniform_filter1d
 
-from synthguard.errors import CapacityTooLow, InputError
+from synthguard.errors import CapacityTooLow, InputError, InputTooLarge
 from synthguard.watermark import audio_dsp as dsp
 from synthguard.watermark.audio_layout import (
     PERIOD_SLOTS,
@@ -71,6 +73,9 @@ UPPER_SHARE = 0.15  # the upper band's energy budget per slot, relative to the l
 UPPER_GUARD = (1.35, 0.8)  # keep the upper band only if the low margin stays >= max(1.35, 0.8 x margin without)
 
 
+_SILENT = "capacity too low: the audio is (nearly) silent in the 500-3750 Hz band"
+CHUNK_PERIODS = 20  # a clip over 1.5 chunks (57.6 s each) is marked chunk by chunk, so memory stays bounded
+MAX_SECONDS = 30 * 60.0  # longer audio is refused (InputTooLarge): the caller holds it decoded in memory
 MIN_PRESENCE_Z = 10.0  # embed_audio_presence refuses a clip whose marked presence z is lower (see docs)
 
 
@@ -105,7 +110,10 @@ def _analyse(samples: npt.ArrayLike, sample_rate: int, strength: float) -> _Host
     specs = [dsp.stft_embed(x16[:, c]) for c in range(x16.shape[1])]
     mono_spec = sum(specs[1:], specs[0]) / len(specs)
     mono16 = dsp.mono(x16)
-    share = dsp.band_share(mono_spec, x16.shape[0], float(np.mean(dsp.mono(x) ** 2)))
+    power = float(np.mean(dsp.mono(x) ** 2))
+    if power < 1e-12:  # below -120 dBFS
+        raise CapacityTooLow(_SILENT)
+    share = dsp.band_share(mono_spec, x16.shape[0], power)
     if share < MIN_BAND_SHARE:
         raise CapacityTooLow(
             f"capacity too low: only {10 * math.log10(max(share, 1e-12)):.0f} dB of the clip's energy lies in "
@@ -114,7 +122,7 @@ def _analyse(samples: npt.ArrayLike, sample_rate: int, strength: float) -> _Host
     cells = host_cells(mono16)
     floor = dsp.energy_floor(cells)
     if cells.shape[0] == 0 or np.mean(cells > 10 * floor) < 0.1:
-        raise CapacityTooLow("capacity too low: the audio is (nearly) silent in the 500-3750 Hz band")
+        raise CapacityTooLow(_SILENT)
     n_slots = (mono_spec.shape[0] + 1) // 2
     cell_power, upper_power, budget = _budget(mono_spec, n_slots, strength)
     return _Host(
@@ -172,6 +180,37 @@ def _release(h: _Host, mark16: FloatArray) -> npt.NDArray[np.float32]:
     return out.astype(np.float32).reshape(h.raw_shape) if len(h.raw_shape) == 1 else out.astype(np.float32)
 
 
+def _spans(frames: int, rate: int) -> list[tuple[int, int]]:
+    """The sample ranges a clip is marked in: whole periods each (so the pattern runs on), the last taking the rest."""
+    size = CHUNK_PERIODS * PERIOD_SLOTS * 2 * dsp.EMBED_HOP / dsp.WORK_RATE * rate
+    if frames < 1.5 * size:
+        return [(0, frames)]
+    edges = [round(k * size) for k in range(int(frames / size))] + [frames]
+    return list(pairwise(edges))
+
+
+def _chunked(
+    samples: npt.ArrayLike, rate: int, mark: Callable[[FloatArray, str], npt.NDArray[np.float32]]
+) -> npt.NDArray[np.float32]:
+    """mark(part, where) over each span of the clip, in one output of the input's shape."""
+    x = as_frames(samples, rate)
+    if x.shape[0] > MAX_SECONDS * rate:
+        raise InputTooLarge(
+            f"audio of {x.shape[0] / rate / 60:.0f} min is over the watermark's {MAX_SECONDS / 60:g} min"
+        )
+    spans = _spans(x.shape[0], rate)
+    if len(spans) == 1:
+        return mark(x, "").reshape(np.shape(samples))
+    out = np.empty(x.shape, dtype=np.float32)
+    for a, b in spans:
+        out[a:b] = mark(x[a:b], f" (in {a / rate:.1f}-{b / rate:.1f} s)")
+    return out.reshape(np.shape(samples))
+
+
+def _refused_at(where: str) -> Callable[[CapacityTooLow], CapacityTooLow]:
+    return lambda exc: CapacityTooLow(f"{exc}{where}") if where else exc
+
+
 def embed_audio(
     samples: npt.ArrayLike,
     sample_rate: int,
@@ -179,8 +218,25 @@ def embed_audio(
     key: bytes,
     strength: float = 1.0,
 ) -> npt.NDArray[np.float32]:
-    """Embed payload in audio (frames x channels, float in [-1, 1]); returns float32 of the same shape."""
+    """Embed payload in audio (frames x channels, float in [-1, 1]); returns float32 of the same shape.
+
+    A long clip is marked in chunks of whole periods; CapacityTooLow names the chunk that could not carry it.
+    """
     key = check_key(key)
+
+    def mark(part: FloatArray, where: str) -> npt.NDArray[np.float32]:
+        try:
+            return _embed_payload(part, sample_rate, payload, key, strength)
+        except CapacityTooLow as exc:
+            raise _refused_at(where)(exc) from None
+
+    return _chunked(samples, sample_rate, mark)
+
+
+def _embed_payload(
+    samples: FloatArray, sample_rate: int, payload: Payload, key: bytes, strength: float
+) -> npt.NDArray[np.float32]:
+    """The payload mark on one clip or chunk."""
     h = _analyse(samples, sample_rate, strength)
     lay = low_layout(key)
     chips = encode(payload, key).astype(np.float64)
@@ -226,6 +282,18 @@ def embed_audio_presence(
     and no payload. CapacityTooLow when even this mark would be too weak.
     """
     key = check_key(key)
+
+    def mark(part: FloatArray, where: str) -> npt.NDArray[np.float32]:
+        try:
+            return _embed_presence(part, sample_rate, key, strength)
+        except CapacityTooLow as exc:
+            raise _refused_at(where)(exc) from None
+
+    return _chunked(samples, sample_rate, mark)
+
+
+def _embed_presence(samples: FloatArray, sample_rate: int, key: bytes, strength: float) -> npt.NDArray[np.float32]:
+    """The presence mark on one clip or chunk."""
     h = _analyse(samples, sample_rate, strength)
     low, upper = presence_layouts(key)
     cell_chip = low.sign[h.pos]
@@ -258,16 +326,43 @@ def embed_audio_or_presence(
 ) -> AudioMark:
     """The payload mark; where it does not fit (a short or sparse clip), the presence-only mark instead.
 
-    CapacityTooLow (the payload's own refusal) only when neither fits.
+    A long clip is decided chunk by chunk, and a chunk that fits neither (a silent passage) stays as it
+    was. CapacityTooLow (the payload's own refusal) only when no part takes either mark.
     """
-    try:
-        return AudioMark(embed_audio(samples, sample_rate, payload, key, strength), True, "")
-    except CapacityTooLow as refused:
+    key = check_key(key)
+    kinds: list[str] = []
+    reasons: list[str] = []
+
+    def mark(part: FloatArray, where: str) -> npt.NDArray[np.float32]:
         try:
-            marked = embed_audio_presence(samples, sample_rate, key, strength)
+            marked = _embed_payload(part, sample_rate, payload, key, strength)
+            kinds.append("payload")
+            return marked
+        except CapacityTooLow as refused:
+            reasons.append(f"{refused}{where}")
+        try:
+            marked = _embed_presence(part, sample_rate, key, strength)
+            kinds.append("presence")
         except CapacityTooLow:
-            raise refused from None
-        return AudioMark(marked, False, str(refused))
+            if not where:  # the whole clip: refuse with the payload's reason
+                raise CapacityTooLow(reasons[0]) from None
+            kinds.append("none")
+            marked = part.astype(np.float32)
+        return marked
+
+    out = _chunked(samples, sample_rate, mark)
+    if all(kind == "none" for kind in kinds):
+        raise CapacityTooLow(reasons[0])
+    if len(kinds) == 1:
+        return AudioMark(out, kinds[0] == "payload", "" if kinds[0] == "payload" else reasons[0])
+    note = ""
+    if any(kind != "payload" for kind in kinds):
+        counts = {k: kinds.count(k) for k in ("payload", "presence", "none")}
+        note = (
+            f"of {len(kinds)} chunks, {counts['payload']} carry the payload, {counts['presence']} only the presence "
+            f"mark and {counts['none']} no mark; first refusal: {reasons[0]}"
+        )
+    return AudioMark(out, "payload" in kinds, note)
 
 
 def _folded_features(marked16: FloatArray, first_bin: int, prior: tuple[float, float] | None) -> FloatArray | None:
