@@ -223,3 +223,20 @@ def test_cli_gives_a_short_clip_the_presence_mark_and_says_so(tmp_path: Path) ->
     assert mark["present"] is True and mark["presence_only"] is True and mark["payload"] is None
     assert mark["agrees_with_metadata"] is True
     assert rep["verdict"] == "compliant"
+
+
+@pytest.mark.parametrize("kind", ["wav", "m4a"])
+def test_audio_over_the_watermark_limit_is_refused_before_decoding(
+    kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from synthguard.errors import InputTooLarge
+    from synthguard.watermark import audio_embed
+
+    monkeypatch.setattr(audio_embed, "MAX_SECONDS", 5.0)
+    data = _tone_wav()  # 12 s
+    if kind == "m4a":
+        (tmp_path / "in.wav").write_bytes(data)
+        subprocess.run(["ffmpeg", "-v", "error", "-i", str(tmp_path / "in.wav"), str(tmp_path / "in.m4a")], check=True)
+        data = (tmp_path / "in.m4a").read_bytes()
+    with pytest.raises(InputTooLarge, match="longer than"):
+        embed(Media.from_bytes(data, f"long.{kind}"), CONFIG, "wm-long")

@@ -122,8 +122,9 @@ def _embed_audio(media: Media, config: WatermarkConfig, payload: Any) -> tuple[b
 
     from synthguard.explicit.audio_codec import decode, encode
     from synthguard.watermark.audio import embed_audio_or_presence
+    from synthguard.watermark.audio_embed import MAX_SECONDS
 
-    decoded = decode(media)
+    decoded = decode(media, max_seconds=MAX_SECONDS)  # bounded before the whole file is in memory
     marked = embed_audio_or_presence(decoded.samples, decoded.rate, payload, config.key)
     note = "" if marked.carries_payload else f"presence only; the payload did not fit: {marked.note}"
     return encode(media, decoded, marked.samples.astype(np.float64)), marked.carries_payload, note

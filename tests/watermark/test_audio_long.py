@@ -1,4 +1,4 @@
-"""Long audio through the public API: marked chunk by chunk with bounded memory, the pattern running on across chunks."""
+"""Long audio through the public API: marked in chunks (bounded memory), the pattern running on across them."""
 
 from __future__ import annotations
 

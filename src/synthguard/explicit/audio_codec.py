@@ -11,7 +11,7 @@ from typing import Any, cast
 import numpy as np
 import numpy.typing as npt
 
-from synthguard.errors import CorruptInput, UnsupportedFormat
+from synthguard.errors import CorruptInput, InputTooLarge, UnsupportedFormat
 from synthguard.media import Media
 
 FloatArray = npt.NDArray[np.float64]
@@ -48,20 +48,26 @@ def decode_audio(media: Media) -> tuple[FloatArray, int]:
     return decoded.samples, decoded.rate
 
 
-def decode(media: Media) -> Decoded:
-    """Decode an audio file, keeping its rate, layout, codec settings and tags."""
+def decode(media: Media, max_seconds: float | None = None) -> Decoded:
+    """Decode an audio file, keeping its rate, layout, codec settings and tags (InputTooLarge past max_seconds)."""
     if media.format in SOUNDFILE_FORMATS:
-        return _decode_soundfile(media)
+        return _decode_soundfile(media, max_seconds)
     if media.format in AV_MUXERS:
-        return _decode_av(media)
+        return _decode_av(media, max_seconds)
     raise UnsupportedFormat(f"no audible label for {media.format} files", path=media.name)
 
 
-def _decode_soundfile(media: Media) -> Decoded:
+def _too_long(media: Media, max_seconds: float) -> InputTooLarge:
+    return InputTooLarge(f"audio longer than {max_seconds / 60:g} min", path=media.name)
+
+
+def _decode_soundfile(media: Media, max_seconds: float | None) -> Decoded:
     import soundfile as sf
 
     try:
         with sf.SoundFile(io.BytesIO(media.data)) as f:
+            if max_seconds is not None and f.frames > max_seconds * f.samplerate:  # checked before decoding
+                raise _too_long(media, max_seconds)
             x = f.read(dtype="float64", always_2d=True)
             rate, subtype = f.samplerate, f.subtype
     except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
@@ -71,7 +77,7 @@ def _decode_soundfile(media: Media) -> Decoded:
     return Decoded(x, rate, subtype, None, bit_rate, None, {})
 
 
-def _decode_av(media: Media) -> Decoded:
+def _decode_av(media: Media, max_seconds: float | None) -> Decoded:
     import av
 
     try:
@@ -82,7 +88,13 @@ def _decode_av(media: Media) -> Decoded:
             rate, layout, codec = s.rate, s.layout.name, s.codec_context.name
             bit_rate = s.bit_rate or c.bit_rate or None
             meta = {k: v for k, v in c.metadata.items() if "aigc" not in k.lower()}
-            chunks = [f.to_ndarray() for f in _resampled(c.decode(s), rate, layout)]
+            limit = None if max_seconds is None else int(max_seconds * rate)
+            chunks, total = [], 0
+            for frame in _resampled(c.decode(s), rate, layout):  # counted as decoded: headers may lie
+                chunks.append(frame.to_ndarray())
+                total += chunks[-1].shape[1]
+                if limit is not None and total > limit:
+                    raise _too_long(media, max_seconds or 0.0)
     except av.FFmpegError as exc:
         raise CorruptInput(f"cannot decode audio: {exc}", path=media.name) from None
     if not chunks:

@@ -23,12 +23,13 @@ import numpy.typing as npt
 
 from synthguard.errors import CapacityTooLow, CorruptInput, InputError
 from synthguard.watermark.audio import Detection, detect_audio, embed_audio_or_presence
+from synthguard.watermark.audio_embed import MAX_SECONDS
 from synthguard.watermark.payload import Payload, check_key
 from synthguard.watermark.video import Source, open_video
 
 FloatArray = npt.NDArray[np.float64]
 
-MAX_TRACK_SECONDS = 20 * 60.0  # longer tracks are left unmarked (the embedder holds the whole track in memory)
+MAX_TRACK_SECONDS = MAX_SECONDS  # longer tracks are left unmarked (the whole track is held decoded in memory)
 DETECT_SECONDS = 120.0
 MUXERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm"}
 # decoder name -> encoder; codecs missing here (or whose encoder is absent) get the container's usual codec
