@@ -99,7 +99,7 @@ def main() -> int:
             t0 = time.perf_counter()
             result = mark_audio_track(src, work / f"ours{i}.mp4", payload, KEY)
             t_ours += time.perf_counter() - t0
-            expected = payload if result.marked and not result.note else None  # None: the presence-only mark
+            expected = payload if result.carries_payload else None  # None: the presence-only mark
             kinds.append(f"{name}: {'payload' if expected else 'presence only'}")
             t0 = time.perf_counter()
             ffmpeg(src, work / f"copy{i}.mp4", ["-c:v", "copy", "-c:a", "aac", "-b:a", "128k"])

@@ -126,7 +126,7 @@ def _embed_audio(media: Media, config: WatermarkConfig, payload: Any) -> tuple[b
 
     decoded = decode(media, max_seconds=MAX_SECONDS)  # bounded before the whole file is in memory
     marked = embed_audio_or_presence(decoded.samples, decoded.rate, payload, config.key)
-    note = "" if marked.carries_payload else f"presence only; the payload did not fit: {marked.note}"
+    note = marked.note if marked.carries_payload else f"presence only; the payload did not fit: {marked.note}"
     return encode(media, decoded, marked.samples.astype(np.float64)), marked.carries_payload, note
 
 
@@ -145,7 +145,8 @@ def _embed_video(media: Media, config: WatermarkConfig, payload: Any) -> tuple[b
         embed_video(media.data, frames, payload, config.key)
         track = mark_audio_track(frames, both, payload, config.key)
         if track.marked:
-            return both.read_bytes(), "frames and audio track" + (" (presence only)" if track.note else "")
+            kind = "frames and audio track" + ("" if track.carries_payload else " (presence only)")
+            return both.read_bytes(), kind + (f"; {track.note}" if track.carries_payload and track.note else "")
         if track.note == "no audio track":
             return frames.read_bytes(), "frames"
         return frames.read_bytes(), f"frames only; audio track not marked: {track.note}"

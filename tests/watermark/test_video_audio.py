@@ -79,7 +79,7 @@ def clip(work: Path) -> Path:
 def marked(clip: Path, work: Path) -> Path:
     before = clip.read_bytes()
     result = mark_audio_track(clip, work / "marked.mp4", PAYLOAD, KEY)
-    assert result.marked and result.codec == "aac" and result.note == ""
+    assert result.marked and result.carries_payload and result.codec == "aac" and result.note == ""
     assert clip.read_bytes() == before
     return work / "marked.mp4"
 
@@ -164,3 +164,11 @@ def test_a_track_over_the_limit_is_left_alone(clip: Path, work: Path, monkeypatc
     result = mark_audio_track(clip, work / "long.mp4", PAYLOAD, KEY)
     assert not result.marked and "longer than" in result.note and result.seconds > 5.0
     assert not (work / "long.mp4").exists()
+
+
+def test_a_track_too_short_for_the_payload_takes_the_presence_mark(work: Path) -> None:
+    short = make_video(work / "line.mp4", 3.0, audio_seconds=2.2)
+    result = mark_audio_track(short, work / "line_marked.mp4", PAYLOAD, KEY)
+    assert result.marked and not result.carries_payload and "margin" in result.note
+    found = detect_audio_track(work / "line_marked.mp4", KEY)
+    assert found is not None and found.presence_only and found.payload is None

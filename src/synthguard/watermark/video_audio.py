@@ -58,6 +58,7 @@ class TrackMark:
     note: str
     seconds: float = 0.0
     codec: str | None = None
+    carries_payload: bool = False  # False with marked: the presence-only mark
 
 
 def _decode_track(container: Any, stream: Any, max_seconds: float) -> tuple[FloatArray, int, int | None]:
@@ -176,7 +177,7 @@ def mark_audio_track(src: Source, dst: str | Path, payload: Payload, key: bytes)
         _remux(src, dst, muxer, samples, rate, layout, bit_rate, max(start or 0, 0), codec)
     except av.FFmpegError as exc:
         raise CorruptInput(f"cannot process the video's audio: {exc}") from exc
-    return TrackMark(True, marked.note, seconds, codec)
+    return TrackMark(True, marked.note, seconds, codec, marked.carries_payload)
 
 
 def _remux(
