@@ -217,7 +217,7 @@ def test_cli_gives_a_short_clip_the_presence_mark_and_says_so(tmp_path: Path) ->
     assert run("keys", "watermark", "-o", "wm.key").returncode == 0
     res = run("label", "hello.wav", "--producer", PRODUCER, "--watermark", "--watermark-key", "wm.key", "-o", "out.wav")
     assert res.returncode == 0, res.stderr
-    assert "watermark presence-only (presence only; the payload did not fit: capacity too low" in res.stdout
+    assert "watermark presence-only (the payload did not fit: capacity too low: the marked clip's own" in res.stdout
     rep = json.loads(run("verify", "out.wav", "--watermark-key", "wm.key", "--json").stdout)[0]
     mark = rep["checks"]["watermark"]
     assert mark["present"] is True and mark["presence_only"] is True and mark["payload"] is None

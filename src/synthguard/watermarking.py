@@ -126,7 +126,8 @@ def _embed_audio(media: Media, config: WatermarkConfig, payload: Any) -> tuple[b
 
     decoded = decode(media, max_seconds=MAX_SECONDS)  # bounded before the whole file is in memory
     marked = embed_audio_or_presence(decoded.samples, decoded.rate, payload, config.key)
-    note = marked.note if marked.carries_payload else f"presence only; the payload did not fit: {marked.note}"
+    reason = marked.note.split(" (")[0]  # the refusal's first clause: the measured margin
+    note = marked.note if marked.carries_payload else f"the payload did not fit: {reason}"
     return encode(media, decoded, marked.samples.astype(np.float64)), marked.carries_payload, note
 
 
