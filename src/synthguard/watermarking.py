@@ -15,6 +15,7 @@ from synthguard.media import Media
 
 MIN_KEY_BYTES = 16
 ENV_KEY = "SYNTHGUARD_WATERMARK_KEY"
+AUDIO_DETECT_SECONDS = 600.0  # verify reads the first 10 min of an audio file (the mark repeats every 2.88 s)
 
 
 @dataclass(frozen=True)
@@ -165,7 +166,7 @@ def detect(media: Media, config: WatermarkConfig) -> dict[str, Any]:
         from synthguard.explicit.audio_codec import decode_audio
         from synthguard.watermark.audio import detect_audio
 
-        samples, rate = decode_audio(media)
+        samples, rate = decode_audio(media, max_seconds=AUDIO_DETECT_SECONDS)
         found = detect_audio(samples, rate, config.key)
     elif modality == "video":
         from synthguard.watermark.video import detect_video

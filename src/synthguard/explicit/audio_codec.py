@@ -42,18 +42,25 @@ class Decoded:
     metadata: dict[str, str]
 
 
-def decode_audio(media: Media) -> tuple[FloatArray, int]:
-    """Decode an audio file to samples (frames, channels) in -1..1 and its sample rate."""
-    decoded = decode(media)
+MAX_DECODED_VALUES = 1 << 29  # samples x channels: 4 GiB as float64, about 93 min of 48 kHz stereo
+
+
+def decode_audio(media: Media, max_seconds: float | None = None) -> tuple[FloatArray, int]:
+    """Decode an audio file to samples (frames, channels) in -1..1 and its rate; only the first max_seconds if given."""
+    decoded = decode(media, max_seconds, truncate=True)
     return decoded.samples, decoded.rate
 
 
-def decode(media: Media, max_seconds: float | None = None) -> Decoded:
-    """Decode an audio file, keeping its rate, layout, codec settings and tags (InputTooLarge past max_seconds)."""
+def decode(media: Media, max_seconds: float | None = None, *, truncate: bool = False) -> Decoded:
+    """Decode an audio file, keeping its rate, layout, codec settings and tags.
+
+    Past max_seconds: InputTooLarge, or with truncate only the first max_seconds. Past MAX_DECODED_VALUES
+    (a small file can decode to a huge one): InputTooLarge, counted on what was decoded, not on headers.
+    """
     if media.format in SOUNDFILE_FORMATS:
-        return _decode_soundfile(media, max_seconds)
+        return _decode_soundfile(media, max_seconds, truncate)
     if media.format in AV_MUXERS:
-        return _decode_av(media, max_seconds)
+        return _decode_av(media, max_seconds, truncate)
     raise UnsupportedFormat(f"no audible label for {media.format} files", path=media.name)
 
 
@@ -61,15 +68,23 @@ def _too_long(media: Media, max_seconds: float) -> InputTooLarge:
     return InputTooLarge(f"audio longer than {max_seconds / 60:g} min", path=media.name)
 
 
-def _decode_soundfile(media: Media, max_seconds: float | None) -> Decoded:
+def _too_big(media: Media) -> InputTooLarge:
+    return InputTooLarge(f"audio decodes to more than {MAX_DECODED_VALUES} samples", path=media.name)
+
+
+def _decode_soundfile(media: Media, max_seconds: float | None, truncate: bool) -> Decoded:
     import soundfile as sf
 
     try:
         with sf.SoundFile(io.BytesIO(media.data)) as f:
-            if max_seconds is not None and f.frames > max_seconds * f.samplerate:  # checked before decoding
-                raise _too_long(media, max_seconds)
-            x = f.read(dtype="float64", always_2d=True)
-            rate, subtype = f.samplerate, f.subtype
+            rate, subtype, frames = f.samplerate, f.subtype, f.frames
+            if frames * f.channels > MAX_DECODED_VALUES:  # checked before decoding
+                raise _too_big(media)
+            if max_seconds is not None and frames > max_seconds * rate:
+                if not truncate:
+                    raise _too_long(media, max_seconds)
+                frames = int(max_seconds * rate)
+            x = f.read(frames=frames, dtype="float64", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
         raise CorruptInput(f"cannot decode audio: {exc}", path=media.name) from None
     seconds = x.shape[0] / rate if rate else 0.0
@@ -77,7 +92,7 @@ def _decode_soundfile(media: Media, max_seconds: float | None) -> Decoded:
     return Decoded(x, rate, subtype, None, bit_rate, None, {})
 
 
-def _decode_av(media: Media, max_seconds: float | None) -> Decoded:
+def _decode_av(media: Media, max_seconds: float | None, truncate: bool) -> Decoded:
     import av
 
     try:
@@ -88,18 +103,23 @@ def _decode_av(media: Media, max_seconds: float | None) -> Decoded:
             rate, layout, codec = s.rate, s.layout.name, s.codec_context.name
             bit_rate = s.bit_rate or c.bit_rate or None
             meta = {k: v for k, v in c.metadata.items() if "aigc" not in k.lower()}
-            limit = None if max_seconds is None else int(max_seconds * rate)
-            chunks, total = [], 0
+            max_frames = None if max_seconds is None else int(max_seconds * rate)
+            chunks: list[npt.NDArray[Any]] = []
+            frames = values = 0
             for frame in _resampled(c.decode(s), rate, layout):  # counted as decoded: headers may lie
                 chunks.append(frame.to_ndarray())
-                total += chunks[-1].shape[1]
-                if limit is not None and total > limit:
+                frames, values = frames + chunks[-1].shape[1], values + chunks[-1].size
+                if max_frames is not None and frames > max_frames:
+                    if truncate:
+                        break
                     raise _too_long(media, max_seconds or 0.0)
+                if values > MAX_DECODED_VALUES:
+                    raise _too_big(media)
     except av.FFmpegError as exc:
         raise CorruptInput(f"cannot decode audio: {exc}", path=media.name) from None
     if not chunks:
         raise CorruptInput("audio stream holds no samples", path=media.name)
-    x = np.concatenate(chunks, axis=1).T.astype(np.float64)
+    x = np.concatenate(chunks, axis=1).T.astype(np.float64)[: max_frames or None]
     return Decoded(x, rate, None, codec, bit_rate, layout, meta)
 
 
