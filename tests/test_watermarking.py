@@ -223,6 +223,10 @@ def test_cli_gives_a_short_clip_the_presence_mark_and_says_so(tmp_path: Path) ->
     assert mark["present"] is True and mark["presence_only"] is True and mark["payload"] is None
     assert mark["agrees_with_metadata"] is True
     assert rep["verdict"] == "compliant"
+    strict = ("--watermark", "--watermark-key", "wm.key", "--payload-only", "-o", "strict.wav")
+    res = run("label", "hello.wav", "--producer", PRODUCER, *strict)
+    assert res.returncode == 11 and "margin" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "strict.wav").exists()
 
 
 @pytest.mark.parametrize("kind", ["wav", "m4a"])

@@ -88,14 +88,18 @@ class Embedded:
     note: str = ""
 
 
-def embed(media: Media, config: WatermarkConfig, produce_id: str) -> Embedded:
-    """Watermark the content (re-encoded in its own format): images, audio, and a video's frames and sound."""
+def embed(media: Media, config: WatermarkConfig, produce_id: str, *, presence_fallback: bool = True) -> Embedded:
+    """Watermark the content (re-encoded in its own format): images, audio, and a video's frames and sound.
+
+    presence_fallback=False: audio the payload does not fit is refused (CapacityTooLow) instead of taking
+    the presence-only mark.
+    """
     payload = payload_for(config, produce_id)
     modality = media.sniffed.modality.value
     if modality == "image":
         return Embedded(_embed_image(media, config, payload), payload_hex(payload))
     if modality == "audio":
-        data, carries_payload, note = _embed_audio(media, config, payload)
+        data, carries_payload, note = _embed_audio(media, config, payload, presence_fallback)
         return Embedded(data, payload_hex(payload) if carries_payload else None, note)
     if modality == "video":
         data, note = _embed_video(media, config, payload)
@@ -117,16 +121,21 @@ def _embed_image(media: Media, config: WatermarkConfig, payload: Any) -> bytes:
     return data
 
 
-def _embed_audio(media: Media, config: WatermarkConfig, payload: Any) -> tuple[bytes, bool, str]:
+def _embed_audio(
+    media: Media, config: WatermarkConfig, payload: Any, presence_fallback: bool
+) -> tuple[bytes, bool, str]:
     """The payload mark, or the presence-only mark on a clip too short or sparse for it: (data, payload?, note)."""
     import numpy as np
 
     from synthguard.explicit.audio_codec import decode, encode
-    from synthguard.watermark.audio import embed_audio_or_presence
+    from synthguard.watermark.audio import AudioMark, embed_audio, embed_audio_or_presence
     from synthguard.watermark.audio_embed import MAX_SECONDS
 
     decoded = decode(media, max_seconds=MAX_SECONDS)  # bounded before the whole file is in memory
-    marked = embed_audio_or_presence(decoded.samples, decoded.rate, payload, config.key)
+    if presence_fallback:
+        marked = embed_audio_or_presence(decoded.samples, decoded.rate, payload, config.key)
+    else:
+        marked = AudioMark(embed_audio(decoded.samples, decoded.rate, payload, config.key), True, "")
     reason = marked.note.split(" (")[0]  # the refusal's first clause: the measured margin
     note = marked.note if marked.carries_payload else f"the payload did not fit: {reason}"
     return encode(media, decoded, marked.samples.astype(np.float64)), marked.carries_payload, note

@@ -123,6 +123,12 @@ def label_command(
     producer_short_id: Annotated[
         int, typer.Option("--producer-short-id", help="Your 16-bit producer id inside the watermark payload.")
     ] = 1,
+    payload_only: Annotated[
+        bool,
+        typer.Option(
+            "--payload-only", help="With --watermark: refuse audio too short for the payload (no presence-only mark)."
+        ),
+    ] = False,
 ) -> None:
     """Write the GB 45438 metadata label (and with --explicit the visible label) into files, reading each back."""
     from synthguard.cli.common import reported
@@ -180,7 +186,9 @@ def label_command(
         if wm_config is not None:  # watermark the final content, then label and sign it again
             from synthguard import watermarking
 
-            embedded = watermarking.embed(Media.from_bytes(data, media.name), wm_config, label.produce_id)
+            embedded = watermarking.embed(
+                Media.from_bytes(data, media.name), wm_config, label.produce_id, presence_fallback=not payload_only
+            )
             mark = embedded.payload_hex
             again = label_media(
                 Media.from_bytes(embedded.data, media.name),
