@@ -226,18 +226,15 @@ def embed_audio(
 
     def mark(part: FloatArray, where: str) -> npt.NDArray[np.float32]:
         try:
-            return _embed_payload(part, sample_rate, payload, key, strength)
+            return _embed_payload(_analyse(part, sample_rate, strength), payload, key)
         except CapacityTooLow as exc:
             raise _refused_at(where)(exc) from None
 
     return _chunked(samples, sample_rate, mark)
 
 
-def _embed_payload(
-    samples: FloatArray, sample_rate: int, payload: Payload, key: bytes, strength: float
-) -> npt.NDArray[np.float32]:
-    """The payload mark on one clip or chunk."""
-    h = _analyse(samples, sample_rate, strength)
+def _embed_payload(h: _Host, payload: Payload, key: bytes) -> npt.NDArray[np.float32]:
+    """The payload mark on one analysed clip or chunk."""
     lay = low_layout(key)
     chips = encode(payload, key).astype(np.float64)
     want = np.concatenate([chips, np.ones(SYNC_GROUPS)])
@@ -245,7 +242,7 @@ def _embed_payload(
     cell_chip = want[ids] * lay.sign[h.pos]  # (slots, bands) +-1 direction of each cell
     # informed embedding per chip over the whole clip (per period costs too much energy)
     cell_amps = [_low_steps(h, cell_chip, ids) * cell_chip]
-    if sample_rate >= dsp.UPPER_MIN_RATE:
+    if h.rate >= dsp.UPPER_MIN_RATE:
         up = upper_layout(key)
         cell_amps.append(_upper_steps(h) * want[up.ids[h.pos]] * up.sign[h.pos])
     marks = _band_marks(h.specs, cell_amps, h.n16)
@@ -285,20 +282,19 @@ def embed_audio_presence(
 
     def mark(part: FloatArray, where: str) -> npt.NDArray[np.float32]:
         try:
-            return _embed_presence(part, sample_rate, key, strength)
+            return _embed_presence(_analyse(part, sample_rate, strength), key)
         except CapacityTooLow as exc:
             raise _refused_at(where)(exc) from None
 
     return _chunked(samples, sample_rate, mark)
 
 
-def _embed_presence(samples: FloatArray, sample_rate: int, key: bytes, strength: float) -> npt.NDArray[np.float32]:
-    """The presence mark on one clip or chunk."""
-    h = _analyse(samples, sample_rate, strength)
+def _embed_presence(h: _Host, key: bytes) -> npt.NDArray[np.float32]:
+    """The presence mark on one analysed clip or chunk."""
     low, upper = presence_layouts(key)
     cell_chip = low.sign[h.pos]
     cell_amps = [_low_steps(h, cell_chip, low.ids[h.pos]) * cell_chip]
-    if sample_rate >= dsp.UPPER_MIN_RATE:
+    if h.rate >= dsp.UPPER_MIN_RATE:
         cell_amps.append(_upper_steps(h) * upper.sign[h.pos])
     marks = _band_marks(h.specs, cell_amps, h.n16)
     mark16 = sum(marks[1:], marks[0])
@@ -334,21 +330,26 @@ def embed_audio_or_presence(
     reasons: list[str] = []
 
     def mark(part: FloatArray, where: str) -> npt.NDArray[np.float32]:
+        payload_refused = False
         try:
-            marked = _embed_payload(part, sample_rate, payload, key, strength)
-            kinds.append("payload")
-            return marked
-        except CapacityTooLow as refused:
-            reasons.append(f"{refused}{where}")
-        try:
-            marked = _embed_presence(part, sample_rate, key, strength)
+            h = _analyse(part, sample_rate, strength)  # once for both marks
+            try:
+                marked = _embed_payload(h, payload, key)
+                kinds.append("payload")
+                return marked
+            except CapacityTooLow as refused:
+                reasons.append(f"{refused}{where}")
+                payload_refused = True
+            marked = _embed_presence(h, key)
             kinds.append("presence")
-        except CapacityTooLow:
+            return marked
+        except CapacityTooLow as refused:  # the analysis refused (silence, an empty band), or presence did
+            if not payload_refused:
+                reasons.append(f"{refused}{where}")
             if not where:  # the whole clip: refuse with the payload's reason
                 raise CapacityTooLow(reasons[0]) from None
             kinds.append("none")
-            marked = part.astype(np.float32)
-        return marked
+            return part.astype(np.float32)
 
     out = _chunked(samples, sample_rate, mark)
     if all(kind == "none" for kind in kinds):
