@@ -244,6 +244,13 @@ def speed(with_perth: bool) -> None:
         print(f"| ours / perth | {rows[1][1] / rows[0][1]:.1f} | {rows[1][2] / rows[0][2]:.1f} |")
 
 
+def skip_reason() -> str | None:
+    """Why the audio benchmarks cannot run here (no recordings, no ffmpeg), or None."""
+    if not DATA.is_dir():
+        return f"{DATA} is absent"
+    return None if have_ffmpeg() else "ffmpeg is absent"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=10.0)
@@ -260,11 +267,8 @@ def main() -> int:
     )
     parser.add_argument("--attacks", default=",".join(a for a in ATTACKS if a != "none") + ",mix -10dB")
     args = parser.parse_args()
-    if not DATA.is_dir():
-        print(f"skipped: {DATA} is absent")
-        return 0
-    if not have_ffmpeg():
-        print("skipped: ffmpeg is absent")
+    if (missing := skip_reason()) is not None:
+        print(f"skipped: {missing}")
         return 0
     if args.speed:
         speed(not args.no_perth)
