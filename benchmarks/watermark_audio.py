@@ -37,7 +37,8 @@ PUBLISHED = """Published figures (anchors.md, not run here):
 |---|---|---|
 | AudioSeal | 16 bits + per-sample detection | SI-SNR ~26 dB, PESQ ~4.47, ~0.98 detection; fails AAC 64k, crops |
 | WavMark | 32 bits/s | SNR > 38 dB, BER 0.48 % over 10 attacks on 10-20 s; AAC 64k fails |
-| audiowmark | 128 bits | MP3/Ogg >= 128k at default strength, 64k stronger; speed 0.8-1.25 with search; ~10 s |"""
+| audiowmark | 128 bits | MP3/Ogg >= 128k at default strength, 64k stronger; speed 0.8-1.25 with search; ~10 s |
+AWARE (20 bits, no trained weights) is run beside ours by benchmarks/watermark_audio_aware.py."""
 
 
 def seg_snr(x: np.ndarray, y: np.ndarray, rate: int) -> float:
