@@ -7,9 +7,8 @@ while the low band's own self-check margin holds, and the detector falls back on
 alone does not decode. The embedder scales every cell's STFT
 magnitude by exp(+-a) and raises ``a`` where the host already works against a chip (informed embedding,
 checked on the detector's own features). The detector searches time scale (tempo), time+frequency scale
-(speed/resampling), frequency scale (pitch shift), sub-cell phase and period offset, then soft-combines
-every repetition; when a decode fails, a second one weights each slot by its estimated mark strength
-(decision feedback).
+(speed/resampling), sub-cell phase and period offset, then soft-combines every repetition; when a decode
+fails, a second one weights each slot by its estimated mark strength (decision feedback).
 See docs/watermark-audio.md for the design and the p-value derivation.
 """
 
@@ -47,7 +46,7 @@ __all__ = [
     "embed_audio_presence",
 ]
 
-TIME_SCALES = tuple(1.0 + 0.01 * k for k in range(-6, 7))  # also the frequency scales of pitch shifts
+TIME_SCALES = tuple(1.0 + 0.01 * k for k in range(-6, 7))
 
 
 REFINE_STEPS = (-0.005, -0.0025, 0.0025, 0.005)
@@ -199,19 +198,15 @@ def _search(mono16: FloatArray, lay: Layout, up: Layout, presence: tuple[Layout,
             found.append(best)
 
     for s in TIME_SCALES:
-        evaluate(s, 1.0)  # tempo: time scaled, pitch kept
+        evaluate(s, 1.0)
         if s != 1.0:
-            evaluate(s, 1.0 / s)  # speed (resampling): time and frequency scaled together
-            evaluate(1.0, s)  # pitch shift: frequency scaled, time kept
+            evaluate(s, 1.0 / s)
     found.sort(key=lambda c: -c.z)
     for top in found[:2]:
+        speed = top.freq_scale != 1.0
         for ds in REFINE_STEPS:
-            if top.freq_scale == 1.0:
-                evaluate(top.scale + ds, 1.0)
-            elif top.scale == 1.0:
-                evaluate(1.0, top.freq_scale + ds)
-            else:
-                evaluate(top.scale + ds, 1.0 / (top.scale + ds))
+            s = top.scale + ds
+            evaluate(s, 1.0 / s if speed else 1.0)
     found.sort(key=lambda c: -c.z)
     return _Searched(found, tried, presence_z, presence_tried)
 
