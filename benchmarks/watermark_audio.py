@@ -245,6 +245,11 @@ def speed(with_perth: bool) -> None:
         print(f"| ours / perth | {rows[1][1] / rows[0][1]:.1f} | {rows[1][2] / rows[0][2]:.1f} |")
 
 
+def is_speech(name: str) -> bool:
+    """Whether a benchmark clip is speech (PESQ applies): the espeak-ng lines and the alsa/freedesktop voices."""
+    return name.startswith(("tts", "short")) or "front" in name.lower()
+
+
 def skip_reason() -> str | None:
     """Why the audio benchmarks cannot run here (no recordings, no ffmpeg), or None."""
     if not DATA.is_dir():
@@ -318,7 +323,7 @@ def main() -> int:
     refused: list[str] = []
     for i, (name, x, rate) in enumerate([] if args.fp_only else clips):
         payload = Payload(producer=7, serial=int(rng.integers(0, 2**44)))
-        speech = name.startswith(("tts", "short")) or "Front" in name or "front" in name
+        speech = is_speech(name)
         marked = {}
         carried: dict[str, Payload | None] = {}  # None: our column fell back on the presence-only mark
         try:  # a clip refused even the presence mark (CapacityTooLow) is left out of every column, and reported

@@ -37,7 +37,7 @@ from audio_attacks import ATTACKS, AUDIO_SUFFIXES, load, loop_to, make_mixer
 from synthguard.errors import CapacityTooLow
 from synthguard.watermark.audio import detect_audio, embed_audio_or_presence
 from synthguard.watermark.payload import Payload
-from watermark_audio import DATA, KEY, SHORT_TTS, pesq_score, seg_snr, skip_reason, tts_clips, visqol_score
+from watermark_audio import DATA, KEY, SHORT_TTS, is_speech, pesq_score, seg_snr, skip_reason, tts_clips, visqol_score
 
 AWARE_BITS = 20
 AWARE_RATE = 16000
@@ -139,7 +139,7 @@ def main() -> int:
     for i, (name, x, rate) in enumerate(clips):
         payload = Payload(producer=7, serial=int(rng.integers(0, 2**44)))
         bits = rng.integers(0, 2, AWARE_BITS)
-        speech = name.startswith("tts") or "Front" in name or "front" in name
+        speech = is_speech(name)
         t0 = time.process_time()
         try:
             mark = embed_audio_or_presence(x, rate, payload, KEY)
@@ -192,8 +192,8 @@ def main() -> int:
     print(f"\n{described}, the same attacks for every column.")
     for col in cols:
         k = marked_kind[col]
-        bits = "64-bit payload" if col == "ours" else f"{AWARE_BITS} bits"
-        print(f"{col} ({bits}): {k['payload']} carry it, {k['presence']} presence-only, {k['refused']} refused")
+        size = "64-bit payload" if col == "ours" else f"{AWARE_BITS} bits"
+        print(f"{col} ({size}): {k['payload']} carry it, {k['presence']} presence-only, {k['refused']} refused")
     print("exact: share of all clips whose whole payload came back (refused or presence-only: a miss);")
     print("BER: AWARE's bit error rate; present: ours p <= 1e-6 or a verified tag, AWARE its own probability > 0.5\n")
     heads = ["ours exact 64 bits", *[f"{c} exact 20 bits" for c in tolerances], *[f"{c} BER" for c in tolerances]]
