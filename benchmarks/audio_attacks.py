@@ -82,6 +82,11 @@ def _speed(x: npt.NDArray[np.float32], rate: int, factor: float) -> Audio:
     return ffilter(x, rate, f"asetrate={round(rate * factor)},aresample={rate}")
 
 
+def _pitch(x: npt.NDArray[np.float32], rate: int, factor: float) -> Audio:
+    """Shift every frequency by factor and keep the tempo, as a voice changer does."""
+    return ffilter(x, rate, f"asetrate={round(rate * factor)},aresample={rate},atempo={1 / factor:.6f}")
+
+
 def _excerpt(x: npt.NDArray[np.float32], rate: int, rng: np.random.Generator, seconds: float) -> Audio:
     n = int(seconds * rate)
     start = int(rng.integers(0, max(1, x.shape[0] - n)))
@@ -122,6 +127,8 @@ ATTACKS: dict[str, Attack] = {
     "speed 1.05": lambda x, r, g: _speed(x, r, 1.05),
     "tempo 0.95": lambda x, r, g: ffilter(x, r, "atempo=0.95"),
     "tempo 1.05": lambda x, r, g: ffilter(x, r, "atempo=1.05"),
+    "pitch 0.95": lambda x, r, g: _pitch(x, r, 0.95),
+    "pitch 1.05": lambda x, r, g: _pitch(x, r, 1.05),
     "noise 20dB": lambda x, r, g: _noise(x, r, g, 20.0),
     "lowpass 4k": lambda x, r, g: _butter(x, r, 4000.0, "lowpass"),
     "highpass 300": lambda x, r, g: _butter(x, r, 300.0, "highpass"),

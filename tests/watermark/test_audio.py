@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+
 import numpy as np
 import pytest
 
@@ -55,6 +58,24 @@ def test_survives_resampling_to_16k(marked: tuple[np.ndarray, np.ndarray]) -> No
     _, y = marked
     y16 = resample_poly(y, 160, 441, axis=0).astype(np.float32)
     assert detect_audio(y16, 16000, KEY).payload == PAYLOAD
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg command")
+@pytest.mark.parametrize("factor", [0.95, 1.05])
+def test_survives_a_pitch_shift_with_the_tempo_kept(marked: tuple[np.ndarray, np.ndarray], factor: float) -> None:
+    _, y = marked
+    shifted = _ffmpeg_filter(y, 44100, f"asetrate={round(44100 * factor)},aresample=44100,atempo={1 / factor:.6f}")
+    assert abs(shifted.shape[0] - y.shape[0]) < 0.01 * y.shape[0]  # the length is kept, only the pitch moved
+    assert detect_audio(shifted, 44100, KEY).payload == PAYLOAD
+
+
+def _ffmpeg_filter(y: np.ndarray, rate: int, graph: str) -> np.ndarray:
+    """y run through an ffmpeg audio filter graph, as float32 at the same rate."""
+    raw = y.astype(np.float32).tobytes()
+    fmt = ["-f", "f32le", "-ar", str(rate), "-ac", str(y.shape[1])]
+    cmd = ["ffmpeg", "-v", "error", *fmt, "-i", "pipe:0", "-af", graph, *fmt, "pipe:1"]
+    out = subprocess.run(cmd, input=raw, capture_output=True, check=True).stdout
+    return np.frombuffer(out, dtype=np.float32).reshape(-1, y.shape[1])
 
 
 def test_unmarked_and_wrong_key_are_absent(marked: tuple[np.ndarray, np.ndarray]) -> None:
@@ -238,7 +259,22 @@ def test_search_evaluates_each_scale_once(marked: tuple[np.ndarray, np.ndarray])
     cands, tried, _, _ = audio_module._search(mono16, low_layout(KEY), upper_layout(KEY))
     scales = [(round(c.scale, 6), round(c.freq_scale, 6)) for c in cands]
     assert len(scales) == len(set(scales))
-    assert tried == len(cands) * PERIOD_SLOTS * 4 * 2  # low band alone and both bands
+    # the union bound counts every alignment the search could score, whatever this audio made it pick
+    assert set(scales) <= audio_module._possible_scale_pairs()
+    assert tried == audio_module.SEARCH_HYPOTHESES >= len(cands) * PERIOD_SLOTS * 4 * 2
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg command")
+def test_a_pitch_shifted_clip_is_searched_in_full_at_its_frequency_scale(marked: tuple[np.ndarray, np.ndarray]) -> None:
+    from scipy.signal import resample_poly
+
+    from synthguard.watermark import audio as audio_module
+
+    _, y = marked
+    shifted = _ffmpeg_filter(y, 44100, "asetrate=46305,aresample=44100,atempo=0.952381")  # pitch +5 %
+    mono16 = resample_poly(shifted.mean(axis=1), 160, 441).astype(np.float64)
+    cands, _, _, _ = audio_module._search(mono16, low_layout(KEY), upper_layout(KEY))
+    assert cands[0].scale == 1.0 and abs(cands[0].freq_scale - 1.05) <= 0.005
 
 
 def test_false_positive_budget_with_list_decoding_stays_within_1e_6() -> None:

@@ -49,7 +49,34 @@ __all__ = [
 TIME_SCALES = tuple(1.0 + 0.01 * k for k in range(-6, 7))
 
 
+PITCH_SCALES = tuple(s for s in TIME_SCALES if s != 1.0)  # frequency scales screened with the time axis kept
+
+
 REFINE_STEPS = (-0.005, -0.0025, 0.0025, 0.005)
+
+
+def _possible_scale_pairs() -> frozenset[tuple[float, float]]:
+    """Every (time scale, frequency scale) the search can evaluate in full, whatever the audio.
+
+    The refinements depend on the audio, so the p-value's union bound counts all of them, not only those
+    a given search happened to evaluate.
+    """
+    pairs = set()
+    for s in TIME_SCALES:
+        for ds in (0.0, *REFINE_STEPS):
+            pairs.add((round(s + ds, 6), 1.0))  # tempo
+            if s != 1.0:
+                pairs.add((round(s + ds, 6), round(1.0 / (s + ds), 6)))  # speed
+    for s in PITCH_SCALES:
+        for ds in (0.0, *REFINE_STEPS):
+            pairs.add((1.0, round(s + ds, 6)))  # pitch
+    return frozenset(pairs)
+
+
+# Alignments the p-value's union bound counts per searched segment, for the payload's sync and again for
+# the presence mark: every possible full evaluation (sub-cell phases x period offsets x 2 statistics) and
+# the pitch screen (one phase, period offsets, one statistic).
+SEARCH_HYPOTHESES = len(_possible_scale_pairs()) * 4 * PERIOD_SLOTS * 2 + len(PITCH_SCALES) * PERIOD_SLOTS
 
 
 SEGMENT_SECONDS = 10.0
@@ -115,18 +142,19 @@ class _Candidate:
 
 class _Searched(NamedTuple):
     cands: list[_Candidate]  # the best alignment per evaluated scale, best first
-    tried: int  # hypotheses scored for the payload layout's sync
+    tried: int  # hypotheses the union bound counts for the payload layout's sync
     presence_z: float  # the best presence statistic over every alignment
     presence_tried: int
 
 
 def _search(mono16: FloatArray, lay: Layout, up: Layout, presence: tuple[Layout, Layout] | None = None) -> _Searched:
-    """Best alignment per evaluated time/frequency scale, the number of hypotheses tried, and the presence mark.
+    """Best alignment per evaluated time/frequency scale, the hypotheses counted, and the presence mark.
 
     Each alignment is scored twice, on the low band's sync cells alone and on both bands' together: the
     first serves audio whose upper band was cut or never marked, the second audio whose low band is
     drowned. Both count as hypotheses in the p-value's union bound. With presence layouts, every
-    alignment is also scored (the same two ways) against them, as separate hypotheses.
+    alignment is also scored (the same two ways) against them, as separate hypotheses. The count is
+    SEARCH_HYPOTHESES for each, every alignment the search could score, not only those it did.
     """
     power = dsp.fine_power(mono16, dsp.ALL_BINS)
     bands = ((power[:, : dsp.LOW_BINS], dsp.FIRST_BIN, lay), (power, dsp.UPPER_FIRST_BIN, up))
@@ -136,8 +164,7 @@ def _search(mono16: FloatArray, lay: Layout, up: Layout, presence: tuple[Layout,
         mixes.append(dsp.choose_mix(plain, dsp.energy_floor(plain)))
     cache: dict[tuple[float, int], tuple[FloatArray, float, FloatArray]] = {}
     found: list[_Candidate] = []
-    tried = 0
-    presence_z, presence_tried = -math.inf, 0
+    presence_z = -math.inf
     done: set[tuple[float, float]] = set()  # the refinements around two neighbouring scales can coincide
 
     def features(k: int, scale: float, fs: float, phase: int) -> FloatArray:
@@ -173,11 +200,12 @@ def _search(mono16: FloatArray, lay: Layout, up: Layout, presence: tuple[Layout,
         num_up, den_up = correlate(upper, layouts[1])
         return np.concatenate([num_low / np.sqrt(den_low), (num_low + num_up) / np.sqrt(den_low + den_up)])
 
-    def evaluate(scale: float, freq_scale: float) -> None:
-        nonlocal tried, presence_z, presence_tried
+    def evaluate(scale: float, freq_scale: float) -> _Candidate | None:
+        """Score every sub-cell phase and period offset at this scale; the best alignment, or None if seen."""
+        nonlocal presence_z
         fs = round(freq_scale, 6)
         if (round(scale, 6), fs) in done:  # evaluated already: no duplicate candidate, no double count
-            return
+            return None
         done.add((round(scale, 6), fs))
         best: _Candidate | None = None
         for phase in range(dsp.FINE_PER_SLOT):
@@ -187,28 +215,49 @@ def _search(mono16: FloatArray, lay: Layout, up: Layout, presence: tuple[Layout,
             low, upper = whole_periods(low), whole_periods(features(1, scale, fs, phase))
             folded = spectra(low), spectra(upper)
             z = scores(*folded, (lay, up))
-            tried += z.size
             if presence is not None:
-                pz = scores(*folded, presence)
-                presence_z, presence_tried = max(presence_z, float(np.max(pz))), presence_tried + pz.size
+                presence_z = max(presence_z, float(np.max(scores(*folded, presence))))
             u = int(np.argmax(z)) % PERIOD_SLOTS
             if best is None or float(np.max(z)) > best.z:
                 best = _Candidate(float(np.max(z)), scale, freq_scale, phase, u, low, upper)
-        if best is not None:
-            found.append(best)
+        return best
+
+    def screen(freq_scale: float) -> float:
+        """Pitch hypothesis at one sub-cell phase, low band only: the best sync or presence z."""
+        nonlocal presence_z
+        low = features(0, 1.0, round(freq_scale, 6), 0)
+        if low.shape[0] == 0:
+            return -math.inf
+        folded = spectra(whole_periods(low))
+        num, den = correlate(folded, lay)
+        best = float(np.max(num / np.sqrt(den)))
+        if presence is not None:
+            num, den = correlate(folded, presence[0])
+            presence_z = max(presence_z, float(np.max(num / np.sqrt(den))))
+            best = max(best, presence_z)
+        return best
 
     for s in TIME_SCALES:
-        evaluate(s, 1.0)
-        if s != 1.0:
-            evaluate(s, 1.0 / s)
+        for scale, fs in ((s, 1.0), (s, 1.0 / s)) if s != 1.0 else ((s, 1.0),):
+            if (cand := evaluate(scale, fs)) is not None:
+                found.append(cand)
     found.sort(key=lambda c: -c.z)
     for top in found[:2]:
         speed = top.freq_scale != 1.0
         for ds in REFINE_STEPS:
             s = top.scale + ds
-            evaluate(s, 1.0 / s if speed else 1.0)
+            if (cand := evaluate(s, 1.0 / s if speed else 1.0)) is not None:
+                found.append(cand)
+    # A pitch shift (frequency scaled, time kept) is screened cheaply; only a screen that beats every
+    # tempo and speed alignment is searched in full, with its refinements.
+    to_beat = max(found[0].z if found else -math.inf, presence_z)
+    pitch = max(((screen(s), s) for s in PITCH_SCALES), default=(-math.inf, 1.0))
+    if pitch[0] > to_beat:
+        for ds in (0.0, *REFINE_STEPS):
+            if (cand := evaluate(1.0, pitch[1] + ds)) is not None:
+                found.append(cand)
     found.sort(key=lambda c: -c.z)
-    return _Searched(found, tried, presence_z, presence_tried)
+    return _Searched(found, SEARCH_HYPOTHESES, presence_z, SEARCH_HYPOTHESES)
 
 
 def _low_band(cand: _Candidate, lay: Layout) -> BandCells:
