@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 
@@ -13,7 +15,7 @@ from synthguard.watermark.audio import (
     embed_audio_or_presence,
     embed_audio_presence,
 )
-from tests.watermark.test_audio import KEY, OTHER_KEY, PAYLOAD, _music, segmental_snr
+from tests.watermark.test_audio import KEY, OTHER_KEY, PAYLOAD, _ffmpeg_filter, _music, segmental_snr
 
 RATE = 44100
 
@@ -50,6 +52,14 @@ def test_presence_mark_survives_resampling_and_noise(short: np.ndarray) -> None:
     assert detect_audio(y8, 8000, KEY).presence_only
     noisy = y + np.random.default_rng(0).normal(0, 0.1 * float(np.std(y)), y.shape)  # 20 dB below the clip
     assert detect_audio(noisy.astype(np.float32), RATE, KEY).presence_only
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg command")
+def test_presence_mark_survives_a_pitch_shift(short: np.ndarray) -> None:
+    y = embed_audio_presence(short, RATE, KEY)
+    shifted = _ffmpeg_filter(y, RATE, f"asetrate={round(RATE * 1.05)},aresample={RATE},atempo={1 / 1.05:.6f}")
+    found = detect_audio(shifted, RATE, KEY)
+    assert found.presence_only and found.p_value <= PRESENCE_THRESHOLD
 
 
 def test_or_presence_keeps_the_payload_where_it_fits(short: np.ndarray) -> None:

@@ -164,7 +164,7 @@ def _search(mono16: FloatArray, lay: Layout, up: Layout, presence: tuple[Layout,
         mixes.append(dsp.choose_mix(plain, dsp.energy_floor(plain)))
     cache: dict[tuple[float, int], tuple[FloatArray, float, FloatArray]] = {}
     found: list[_Candidate] = []
-    presence_z = -math.inf
+    presence_z = screen_bar = -math.inf
     done: set[tuple[float, float]] = set()  # the refinements around two neighbouring scales can coincide
 
     def features(k: int, scale: float, fs: float, phase: int) -> FloatArray:
@@ -202,7 +202,7 @@ def _search(mono16: FloatArray, lay: Layout, up: Layout, presence: tuple[Layout,
 
     def evaluate(scale: float, freq_scale: float) -> _Candidate | None:
         """Score every sub-cell phase and period offset at this scale; the best alignment, or None if seen."""
-        nonlocal presence_z
+        nonlocal presence_z, screen_bar
         fs = round(freq_scale, 6)
         if (round(scale, 6), fs) in done:  # evaluated already: no duplicate candidate, no double count
             return None
@@ -215,15 +215,20 @@ def _search(mono16: FloatArray, lay: Layout, up: Layout, presence: tuple[Layout,
             low, upper = whole_periods(low), whole_periods(features(1, scale, fs, phase))
             folded = spectra(low), spectra(upper)
             z = scores(*folded, (lay, up))
-            if presence is not None:
-                presence_z = max(presence_z, float(np.max(scores(*folded, presence))))
+            pz = scores(*folded, presence) if presence is not None else z[:0]
+            if pz.size:
+                presence_z = max(presence_z, float(np.max(pz)))
+            if phase == 0:  # what the pitch screen measures: phase 0, low band alone
+                screen_bar = max(
+                    screen_bar, float(np.max(z[:PERIOD_SLOTS])), float(np.max(pz[:PERIOD_SLOTS], initial=-math.inf))
+                )
             u = int(np.argmax(z)) % PERIOD_SLOTS
             if best is None or float(np.max(z)) > best.z:
                 best = _Candidate(float(np.max(z)), scale, freq_scale, phase, u, low, upper)
         return best
 
     def screen(freq_scale: float) -> float:
-        """Pitch hypothesis at one sub-cell phase, low band only: the best sync or presence z."""
+        """A pitch hypothesis at sub-cell phase 0 on the low band alone: its best sync or presence z."""
         nonlocal presence_z
         low = features(0, 1.0, round(freq_scale, 6), 0)
         if low.shape[0] == 0:
@@ -233,8 +238,8 @@ def _search(mono16: FloatArray, lay: Layout, up: Layout, presence: tuple[Layout,
         best = float(np.max(num / np.sqrt(den)))
         if presence is not None:
             num, den = correlate(folded, presence[0])
-            presence_z = max(presence_z, float(np.max(num / np.sqrt(den))))
-            best = max(best, presence_z)
+            own = float(np.max(num / np.sqrt(den)))
+            presence_z, best = max(presence_z, own), max(best, own)
         return best
 
     for s in TIME_SCALES:
@@ -249,10 +254,9 @@ def _search(mono16: FloatArray, lay: Layout, up: Layout, presence: tuple[Layout,
             if (cand := evaluate(s, 1.0 / s if speed else 1.0)) is not None:
                 found.append(cand)
     # A pitch shift (frequency scaled, time kept) is screened cheaply; only a screen that beats every
-    # tempo and speed alignment is searched in full, with its refinements.
-    to_beat = max(found[0].z if found else -math.inf, presence_z)
+    # tempo and speed alignment, measured the same cheap way, is searched in full with its refinements.
     pitch = max(((screen(s), s) for s in PITCH_SCALES), default=(-math.inf, 1.0))
-    if pitch[0] > to_beat:
+    if pitch[0] > screen_bar:
         for ds in (0.0, *REFINE_STEPS):
             if (cand := evaluate(1.0, pitch[1] + ds)) is not None:
                 found.append(cand)
