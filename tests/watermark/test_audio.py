@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from synthguard.errors import CapacityTooLow, InputError
+from synthguard.watermark import audio_search
 from synthguard.watermark.audio import Detection, detect_audio, embed_audio
 from synthguard.watermark.audio_layout import PERIOD_SLOTS, low_layout, upper_layout
 from synthguard.watermark.payload import Payload
@@ -185,10 +186,8 @@ def test_clip_with_its_energy_above_the_band_is_refused() -> None:
 def _best_candidate(y: np.ndarray) -> object:
     from scipy.signal import resample_poly
 
-    from synthguard.watermark import audio as audio_module
-
     mono16 = resample_poly(y.mean(axis=1), 160, 441).astype(np.float64)
-    cands = audio_module._search(mono16, low_layout(KEY), upper_layout(KEY)).cands
+    cands = audio_search.search(mono16, low_layout(KEY), upper_layout(KEY)).cands
     return cands[0]
 
 
@@ -217,7 +216,7 @@ def test_upper_band_alone_carries_the_payload(marked: tuple[np.ndarray, np.ndarr
     skipped = 0  # without a mark the split-half estimate is noise: the band is mostly left out
     for seed in range(10):
         mono = _music(8.0, 16000, channels=1, seed=seed)[:, 0].astype(np.float64)
-        cands = audio_module._search(mono, low_layout(KEY), upper_layout(KEY)).cands
+        cands = audio_search.search(mono, low_layout(KEY), upper_layout(KEY)).cands
         skipped += audio_module._upper_band(cands[0], upper_layout(KEY)) is None
     assert skipped >= 6
 
@@ -252,28 +251,24 @@ def test_long_clip_marked_only_at_its_end_still_decodes() -> None:
 def test_search_evaluates_each_scale_once(marked: tuple[np.ndarray, np.ndarray]) -> None:
     from scipy.signal import resample_poly
 
-    from synthguard.watermark import audio as audio_module
-
     _, y = marked
     mono16 = resample_poly(y.mean(axis=1), 160, 441).astype(np.float64)
-    cands, tried, _, _ = audio_module._search(mono16, low_layout(KEY), upper_layout(KEY))
+    cands, tried, _, _ = audio_search.search(mono16, low_layout(KEY), upper_layout(KEY))
     scales = [(round(c.scale, 6), round(c.freq_scale, 6)) for c in cands]
     assert len(scales) == len(set(scales))
     # the union bound counts every alignment the search could score, whatever this audio made it pick
-    assert set(scales) <= audio_module._possible_scale_pairs()
-    assert tried == audio_module.SEARCH_HYPOTHESES >= len(cands) * PERIOD_SLOTS * 4 * 2
+    assert set(scales) <= audio_search.possible_scale_pairs()
+    assert tried == audio_search.SEARCH_HYPOTHESES >= len(cands) * PERIOD_SLOTS * 4 * 2
 
 
 @pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg command")
 def test_a_pitch_shifted_clip_is_searched_in_full_at_its_frequency_scale(marked: tuple[np.ndarray, np.ndarray]) -> None:
     from scipy.signal import resample_poly
 
-    from synthguard.watermark import audio as audio_module
-
     _, y = marked
     shifted = _ffmpeg_filter(y, 44100, "asetrate=46305,aresample=44100,atempo=0.952381")  # pitch +5 %
     mono16 = resample_poly(shifted.mean(axis=1), 160, 441).astype(np.float64)
-    cands, _, _, _ = audio_module._search(mono16, low_layout(KEY), upper_layout(KEY))
+    cands, _, _, _ = audio_search.search(mono16, low_layout(KEY), upper_layout(KEY))
     assert cands[0].scale == 1.0 and abs(cands[0].freq_scale - 1.05) <= 0.005
 
 

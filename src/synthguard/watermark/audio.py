@@ -7,8 +7,9 @@ while the low band's own self-check margin holds, and the detector falls back on
 alone does not decode. The embedder scales every cell's STFT
 magnitude by exp(+-a) and raises ``a`` where the host already works against a chip (informed embedding,
 checked on the detector's own features). The detector searches time scale (tempo), time+frequency scale
-(speed/resampling), sub-cell phase and period offset, then soft-combines every repetition; when a decode
-fails, a second one weights each slot by its estimated mark strength (decision feedback).
+(speed/resampling), sub-cell phase and period offset, screens frequency scale alone (pitch shift), then
+soft-combines every repetition; when a decode fails, a second one weights each slot by its estimated mark
+strength (decision feedback).
 See docs/watermark-audio.md for the design and the p-value derivation.
 """
 
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -24,16 +24,13 @@ import numpy.typing as npt
 from synthguard.watermark import audio_dsp as dsp
 from synthguard.watermark.audio_embed import AudioMark, embed_audio, embed_audio_or_presence, embed_audio_presence
 from synthguard.watermark.audio_layout import (
-    PERIOD_SLOTS,
-    FloatArray,
     Layout,
     as_frames,
-    band_weights,
     low_layout,
     presence_layouts,
     upper_layout,
-    whole_periods,
 )
+from synthguard.watermark.audio_search import Candidate, search
 from synthguard.watermark.audio_soft import BandCells, band_powers, feedback_weights, halves, soft_chips
 from synthguard.watermark.payload import Payload, check_key, decode
 
@@ -45,39 +42,6 @@ __all__ = [
     "embed_audio_or_presence",
     "embed_audio_presence",
 ]
-
-TIME_SCALES = tuple(1.0 + 0.01 * k for k in range(-6, 7))
-
-
-PITCH_SCALES = tuple(s for s in TIME_SCALES if s != 1.0)  # frequency scales screened with the time axis kept
-
-
-REFINE_STEPS = (-0.005, -0.0025, 0.0025, 0.005)
-
-
-def _possible_scale_pairs() -> frozenset[tuple[float, float]]:
-    """Every (time scale, frequency scale) the search can evaluate in full, whatever the audio.
-
-    The refinements depend on the audio, so the p-value's union bound counts all of them, not only those
-    a given search happened to evaluate.
-    """
-    pairs = set()
-    for s in TIME_SCALES:
-        for ds in (0.0, *REFINE_STEPS):
-            pairs.add((round(s + ds, 6), 1.0))  # tempo
-            if s != 1.0:
-                pairs.add((round(s + ds, 6), round(1.0 / (s + ds), 6)))  # speed
-    for s in PITCH_SCALES:
-        for ds in (0.0, *REFINE_STEPS):
-            pairs.add((1.0, round(s + ds, 6)))  # pitch
-    return frozenset(pairs)
-
-
-# Alignments the p-value's union bound counts per searched segment, for the payload's sync and again for
-# the presence mark: every possible full evaluation (sub-cell phases x period offsets x 2 statistics) and
-# the pitch screen (one phase, period offsets, one statistic).
-SEARCH_HYPOTHESES = len(_possible_scale_pairs()) * 4 * PERIOD_SLOTS * 2 + len(PITCH_SCALES) * PERIOD_SLOTS
-
 
 SEGMENT_SECONDS = 10.0
 
@@ -129,146 +93,11 @@ class Detection:
     presence_only: bool = False  # the key's presence mark (embed_audio_presence): no payload to read
 
 
-@dataclass
-class _Candidate:
-    z: float
-    scale: float
-    freq_scale: float
-    phase: int
-    shift: int
-    cells: FloatArray  # low band features, padded to whole periods (rows in input order)
-    upper: FloatArray  # upper band features, same rows
-
-
-class _Searched(NamedTuple):
-    cands: list[_Candidate]  # the best alignment per evaluated scale, best first
-    tried: int  # hypotheses the union bound counts for the payload layout's sync
-    presence_z: float  # the best presence statistic over every alignment
-    presence_tried: int
-
-
-def _search(mono16: FloatArray, lay: Layout, up: Layout, presence: tuple[Layout, Layout] | None = None) -> _Searched:
-    """Best alignment per evaluated time/frequency scale, the hypotheses counted, and the presence mark.
-
-    Each alignment is scored twice, on the low band's sync cells alone and on both bands' together: the
-    first serves audio whose upper band was cut or never marked, the second audio whose low band is
-    drowned. Both count as hypotheses in the p-value's union bound. With presence layouts, every
-    alignment is also scored (the same two ways) against them, as separate hypotheses. The count is
-    SEARCH_HYPOTHESES for each, every alignment the search could score, not only those it did.
-    """
-    power = dsp.fine_power(mono16, dsp.ALL_BINS)
-    bands = ((power[:, : dsp.LOW_BINS], dsp.FIRST_BIN, lay), (power, dsp.UPPER_FIRST_BIN, up))
-    mixes = []
-    for band_power, first, _ in bands:  # the prediction mix is a per-clip, per-band choice
-        plain = dsp.slot_energies(dsp.cumulative(band_power @ band_weights(1.0, first)), 0.0, dsp.FINE_PER_SLOT)
-        mixes.append(dsp.choose_mix(plain, dsp.energy_floor(plain)))
-    cache: dict[tuple[float, int], tuple[FloatArray, float, FloatArray]] = {}
-    found: list[_Candidate] = []
-    presence_z = screen_bar = -math.inf
-    done: set[tuple[float, float]] = set()  # the refinements around two neighbouring scales can coincide
-
-    def features(k: int, scale: float, fs: float, phase: int) -> FloatArray:
-        if (fs, k) not in cache:
-            energy = bands[k][0] @ band_weights(fs, bands[k][1])
-            cache[fs, k] = (
-                dsp.cumulative(energy),
-                dsp.energy_floor(energy * dsp.FINE_PER_SLOT),
-                dsp.noise_level(energy),
-            )
-        cum, floor, noise = cache[fs, k]
-        energy = dsp.slot_energies(cum, phase * scale, dsp.FINE_PER_SLOT * scale)
-        return dsp.cell_features(energy, floor, mixes[k], noise)
-
-    def spectra(cells: FloatArray) -> tuple[npt.NDArray[np.complex128], npt.NDArray[np.complex128]]:
-        folded = cells.reshape(-1, PERIOD_SLOTS, dsp.N_BANDS).sum(axis=0)
-        return np.conj(np.fft.rfft(folded, axis=0)), np.conj(np.fft.rfft(folded**2, axis=0))
-
-    def correlate(
-        folded: tuple[npt.NDArray[np.complex128], npt.NDArray[np.complex128]], layout: Layout
-    ) -> tuple[FloatArray, FloatArray]:
-        num = np.fft.irfft(np.sum(layout.sync_f * folded[0], axis=1), PERIOD_SLOTS)
-        den = np.fft.irfft(np.sum(layout.sync_abs_f * folded[1], axis=1), PERIOD_SLOTS)
-        return num, np.maximum(den, 1e-12)
-
-    def scores(
-        low: tuple[npt.NDArray[np.complex128], npt.NDArray[np.complex128]],
-        upper: tuple[npt.NDArray[np.complex128], npt.NDArray[np.complex128]],
-        layouts: tuple[Layout, Layout],
-    ) -> FloatArray:
-        """Every period offset scored on the low band alone, then on both bands."""
-        num_low, den_low = correlate(low, layouts[0])
-        num_up, den_up = correlate(upper, layouts[1])
-        return np.concatenate([num_low / np.sqrt(den_low), (num_low + num_up) / np.sqrt(den_low + den_up)])
-
-    def evaluate(scale: float, freq_scale: float) -> _Candidate | None:
-        """Score every sub-cell phase and period offset at this scale; the best alignment, or None if seen."""
-        nonlocal presence_z, screen_bar
-        fs = round(freq_scale, 6)
-        if (round(scale, 6), fs) in done:  # evaluated already: no duplicate candidate, no double count
-            return None
-        done.add((round(scale, 6), fs))
-        best: _Candidate | None = None
-        for phase in range(dsp.FINE_PER_SLOT):
-            low = features(0, scale, fs, phase)
-            if low.shape[0] == 0:
-                continue
-            low, upper = whole_periods(low), whole_periods(features(1, scale, fs, phase))
-            folded = spectra(low), spectra(upper)
-            z = scores(*folded, (lay, up))
-            pz = scores(*folded, presence) if presence is not None else z[:0]
-            if pz.size:
-                presence_z = max(presence_z, float(np.max(pz)))
-            if phase == 0:  # what the pitch screen measures: phase 0, low band alone
-                screen_bar = max(
-                    screen_bar, float(np.max(z[:PERIOD_SLOTS])), float(np.max(pz[:PERIOD_SLOTS], initial=-math.inf))
-                )
-            u = int(np.argmax(z)) % PERIOD_SLOTS
-            if best is None or float(np.max(z)) > best.z:
-                best = _Candidate(float(np.max(z)), scale, freq_scale, phase, u, low, upper)
-        return best
-
-    def screen(freq_scale: float) -> float:
-        """A pitch hypothesis at sub-cell phase 0 on the low band alone: its best sync or presence z."""
-        nonlocal presence_z
-        low = features(0, 1.0, round(freq_scale, 6), 0)
-        if low.shape[0] == 0:
-            return -math.inf
-        folded = spectra(whole_periods(low))
-        num, den = correlate(folded, lay)
-        best = float(np.max(num / np.sqrt(den)))
-        if presence is not None:
-            num, den = correlate(folded, presence[0])
-            own = float(np.max(num / np.sqrt(den)))
-            presence_z, best = max(presence_z, own), max(best, own)
-        return best
-
-    for s in TIME_SCALES:
-        for scale, fs in ((s, 1.0), (s, 1.0 / s)) if s != 1.0 else ((s, 1.0),):
-            if (cand := evaluate(scale, fs)) is not None:
-                found.append(cand)
-    found.sort(key=lambda c: -c.z)
-    for top in found[:2]:
-        speed = top.freq_scale != 1.0
-        for ds in REFINE_STEPS:
-            s = top.scale + ds
-            if (cand := evaluate(s, 1.0 / s if speed else 1.0)) is not None:
-                found.append(cand)
-    # A pitch shift (frequency scaled, time kept) is screened cheaply; only a screen that beats every
-    # tempo and speed alignment, measured the same cheap way, is searched in full with its refinements.
-    pitch = max(((screen(s), s) for s in PITCH_SCALES), default=(-math.inf, 1.0))
-    if pitch[0] > screen_bar:
-        for ds in (0.0, *REFINE_STEPS):
-            if (cand := evaluate(1.0, pitch[1] + ds)) is not None:
-                found.append(cand)
-    found.sort(key=lambda c: -c.z)
-    return _Searched(found, SEARCH_HYPOTHESES, presence_z, SEARCH_HYPOTHESES)
-
-
-def _low_band(cand: _Candidate, lay: Layout) -> BandCells:
+def _low_band(cand: Candidate, lay: Layout) -> BandCells:
     return BandCells(cand.cells, lay.ids, lay.sign, lay.half, cand.shift)
 
 
-def _upper_band(cand: _Candidate, up: Layout) -> BandCells | None:
+def _upper_band(cand: Candidate, up: Layout) -> BandCells | None:
     """The upper band's features at the candidate's alignment, or None when its halves show no mark."""
     band = BandCells(cand.upper, up.ids, up.sign, up.half, cand.shift)
     mark_power, noise_power = band_powers(*halves(band))
@@ -285,7 +114,7 @@ def _segments(n: int) -> list[tuple[int, int]]:
 
 
 def _decode_candidate(
-    cand: _Candidate, rank: int, lay: Layout, up: Layout, key: bytes, frames: int, budget: int
+    cand: Candidate, rank: int, lay: Layout, up: Layout, key: bytes, frames: int, budget: int
 ) -> tuple[Payload | None, int]:
     """Decode the low band; then both (if the upper shows a mark); then with feedback weights. Also: decodes used."""
     bands = [_low_band(cand, lay)]
@@ -315,7 +144,7 @@ def detect_audio(samples: npt.ArrayLike, sample_rate: int, key: bytes) -> Detect
     presence_where: tuple[float, float] | None = None
     segments = _segments(mono16.size)
     for k, (start, end) in enumerate(segments):
-        cands, n, pz, pn = _search(mono16[start:end], lay, up, presence)
+        cands, n, pz, pn = search(mono16[start:end], lay, up, presence)
         tried, presence_tried = tried + n, presence_tried + pn
         where = (start / dsp.WORK_RATE, min(end, mono16.size) / dsp.WORK_RATE)
         if cands and cands[0].z > best_z:

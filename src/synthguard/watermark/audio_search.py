@@ -1,0 +1,191 @@
+"""The audio detector's alignment search: tempo, speed and pitch scales, sub-cell phases, period offsets.
+
+Every alignment's folded features are scored against the keyed sync cells (and the presence mark's), on
+the low band alone and on both bands. SEARCH_HYPOTHESES is the count the p-value's union bound uses; see
+docs/watermark-audio.md (design step 6 and "p-value").
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+from synthguard.watermark import audio_dsp as dsp
+from synthguard.watermark.audio_layout import PERIOD_SLOTS, FloatArray, Layout, band_weights, whole_periods
+
+TIME_SCALES = tuple(1.0 + 0.01 * k for k in range(-6, 7))
+
+
+PITCH_SCALES = tuple(s for s in TIME_SCALES if s != 1.0)  # frequency scales screened with the time axis kept
+
+
+REFINE_STEPS = (-0.005, -0.0025, 0.0025, 0.005)
+
+
+def possible_scale_pairs() -> frozenset[tuple[float, float]]:
+    """Every (time scale, frequency scale) the search can evaluate in full, whatever the audio.
+
+    The refinements depend on the audio, so the p-value's union bound counts all of them, not only those
+    a given search happened to evaluate.
+    """
+    pairs = set()
+    for s in TIME_SCALES:
+        for ds in (0.0, *REFINE_STEPS):
+            pairs.add((round(s + ds, 6), 1.0))  # tempo
+            if s != 1.0:
+                pairs.add((round(s + ds, 6), round(1.0 / (s + ds), 6)))  # speed
+    for s in PITCH_SCALES:
+        for ds in (0.0, *REFINE_STEPS):
+            pairs.add((1.0, round(s + ds, 6)))  # pitch
+    return frozenset(pairs)
+
+
+# Alignments the p-value's union bound counts per searched segment, for the payload's sync and again for
+# the presence mark: every possible full evaluation (sub-cell phases x period offsets x 2 statistics) and
+# the pitch screen (one phase, period offsets, one statistic).
+SEARCH_HYPOTHESES = (
+    len(possible_scale_pairs()) * dsp.FINE_PER_SLOT * PERIOD_SLOTS * 2 + len(PITCH_SCALES) * PERIOD_SLOTS
+)
+
+
+@dataclass
+class Candidate:
+    """The best alignment at one scale, with its features for decoding."""
+
+    z: float
+    scale: float
+    freq_scale: float
+    phase: int
+    shift: int
+    cells: FloatArray  # low band features, padded to whole periods (rows in input order)
+    upper: FloatArray  # upper band features, same rows
+
+
+class Searched(NamedTuple):
+    """What a search found, and the hypotheses the union bound counts."""
+
+    cands: list[Candidate]  # the best alignment per evaluated scale, best first
+    tried: int  # hypotheses the union bound counts for the payload layout's sync
+    presence_z: float  # the best presence statistic over every alignment
+    presence_tried: int
+
+
+def search(mono16: FloatArray, lay: Layout, up: Layout, presence: tuple[Layout, Layout] | None = None) -> Searched:
+    """Best alignment per evaluated time/frequency scale, the hypotheses counted, and the presence mark.
+
+    Each alignment is scored twice, on the low band's sync cells alone and on both bands' together: the
+    first serves audio whose upper band was cut or never marked, the second audio whose low band is
+    drowned. Both count as hypotheses in the p-value's union bound. With presence layouts, every
+    alignment is also scored (the same two ways) against them, as separate hypotheses. The count is
+    SEARCH_HYPOTHESES for each, every alignment the search could score, not only those it did.
+    """
+    power = dsp.fine_power(mono16, dsp.ALL_BINS)
+    bands = ((power[:, : dsp.LOW_BINS], dsp.FIRST_BIN, lay), (power, dsp.UPPER_FIRST_BIN, up))
+    mixes = []
+    for band_power, first, _ in bands:  # the prediction mix is a per-clip, per-band choice
+        plain = dsp.slot_energies(dsp.cumulative(band_power @ band_weights(1.0, first)), 0.0, dsp.FINE_PER_SLOT)
+        mixes.append(dsp.choose_mix(plain, dsp.energy_floor(plain)))
+    cache: dict[tuple[float, int], tuple[FloatArray, float, FloatArray]] = {}
+    found: list[Candidate] = []
+    presence_z = screen_bar = -math.inf
+    done: set[tuple[float, float]] = set()  # the refinements around two neighbouring scales can coincide
+
+    def features(k: int, scale: float, fs: float, phase: int) -> FloatArray:
+        if (fs, k) not in cache:
+            energy = bands[k][0] @ band_weights(fs, bands[k][1])
+            cache[fs, k] = (
+                dsp.cumulative(energy),
+                dsp.energy_floor(energy * dsp.FINE_PER_SLOT),
+                dsp.noise_level(energy),
+            )
+        cum, floor, noise = cache[fs, k]
+        energy = dsp.slot_energies(cum, phase * scale, dsp.FINE_PER_SLOT * scale)
+        return dsp.cell_features(energy, floor, mixes[k], noise)
+
+    def spectra(cells: FloatArray) -> tuple[npt.NDArray[np.complex128], npt.NDArray[np.complex128]]:
+        folded = cells.reshape(-1, PERIOD_SLOTS, dsp.N_BANDS).sum(axis=0)
+        return np.conj(np.fft.rfft(folded, axis=0)), np.conj(np.fft.rfft(folded**2, axis=0))
+
+    def correlate(
+        folded: tuple[npt.NDArray[np.complex128], npt.NDArray[np.complex128]], layout: Layout
+    ) -> tuple[FloatArray, FloatArray]:
+        num = np.fft.irfft(np.sum(layout.sync_f * folded[0], axis=1), PERIOD_SLOTS)
+        den = np.fft.irfft(np.sum(layout.sync_abs_f * folded[1], axis=1), PERIOD_SLOTS)
+        return num, np.maximum(den, 1e-12)
+
+    def scores(
+        low: tuple[npt.NDArray[np.complex128], npt.NDArray[np.complex128]],
+        upper: tuple[npt.NDArray[np.complex128], npt.NDArray[np.complex128]],
+        layouts: tuple[Layout, Layout],
+    ) -> FloatArray:
+        """Every period offset scored on the low band alone, then on both bands."""
+        num_low, den_low = correlate(low, layouts[0])
+        num_up, den_up = correlate(upper, layouts[1])
+        return np.concatenate([num_low / np.sqrt(den_low), (num_low + num_up) / np.sqrt(den_low + den_up)])
+
+    def evaluate(scale: float, freq_scale: float) -> Candidate | None:
+        """Score every sub-cell phase and period offset at this scale; the best alignment, or None if seen."""
+        nonlocal presence_z, screen_bar
+        fs = round(freq_scale, 6)
+        if (round(scale, 6), fs) in done:  # evaluated already: no duplicate candidate, no double count
+            return None
+        done.add((round(scale, 6), fs))
+        best: Candidate | None = None
+        for phase in range(dsp.FINE_PER_SLOT):
+            low = features(0, scale, fs, phase)
+            if low.shape[0] == 0:
+                continue
+            low, upper = whole_periods(low), whole_periods(features(1, scale, fs, phase))
+            folded = spectra(low), spectra(upper)
+            z = scores(*folded, (lay, up))
+            pz = scores(*folded, presence) if presence is not None else z[:0]
+            if pz.size:
+                presence_z = max(presence_z, float(np.max(pz)))
+            if phase == 0:  # what the pitch screen measures: phase 0, low band alone
+                screen_bar = max(
+                    screen_bar, float(np.max(z[:PERIOD_SLOTS])), float(np.max(pz[:PERIOD_SLOTS], initial=-math.inf))
+                )
+            u = int(np.argmax(z)) % PERIOD_SLOTS
+            if best is None or float(np.max(z)) > best.z:
+                best = Candidate(float(np.max(z)), scale, freq_scale, phase, u, low, upper)
+        return best
+
+    def screen(freq_scale: float) -> float:
+        """A pitch hypothesis at sub-cell phase 0 on the low band alone: its best sync or presence z."""
+        nonlocal presence_z
+        low = features(0, 1.0, round(freq_scale, 6), 0)
+        if low.shape[0] == 0:
+            return -math.inf
+        folded = spectra(whole_periods(low))
+        num, den = correlate(folded, lay)
+        best = float(np.max(num / np.sqrt(den)))
+        if presence is not None:
+            num, den = correlate(folded, presence[0])
+            own = float(np.max(num / np.sqrt(den)))
+            presence_z, best = max(presence_z, own), max(best, own)
+        return best
+
+    for s in TIME_SCALES:
+        for scale, fs in ((s, 1.0), (s, 1.0 / s)) if s != 1.0 else ((s, 1.0),):
+            if (cand := evaluate(scale, fs)) is not None:
+                found.append(cand)
+    found.sort(key=lambda c: -c.z)
+    for top in found[:2]:
+        speed = top.freq_scale != 1.0
+        for ds in REFINE_STEPS:
+            s = top.scale + ds
+            if (cand := evaluate(s, 1.0 / s if speed else 1.0)) is not None:
+                found.append(cand)
+    # A pitch shift (frequency scaled, time kept) is screened cheaply; only a screen that beats every
+    # tempo and speed alignment, measured the same cheap way, is searched in full with its refinements.
+    pitch = max(((screen(s), s) for s in PITCH_SCALES), default=(-math.inf, 1.0))
+    if pitch[0] > screen_bar:
+        for ds in (0.0, *REFINE_STEPS):
+            if (cand := evaluate(1.0, pitch[1] + ds)) is not None:
+                found.append(cand)
+    found.sort(key=lambda c: -c.z)
+    return Searched(found, SEARCH_HYPOTHESES, presence_z, SEARCH_HYPOTHESES)
