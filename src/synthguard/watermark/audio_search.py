@@ -20,7 +20,7 @@ from synthguard.watermark.audio_layout import PERIOD_SLOTS, FloatArray, Layout, 
 TIME_SCALES = tuple(1.0 + 0.01 * k for k in range(-6, 7))
 
 
-PITCH_SCALES = tuple(s for s in TIME_SCALES if s != 1.0)  # frequency scales screened with the time axis kept
+PITCH_SCALES = tuple(1.0 + 0.01 * k for k in range(-12, 13) if k != 0)  # frequency scales screened, time axis kept
 
 
 REFINE_STEPS = (-0.005, -0.0025, 0.0025, 0.005)
