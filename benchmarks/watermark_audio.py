@@ -1,6 +1,9 @@
 """Audio watermark benchmark: synthguard beside resemble-perth on the same clips and attacks, same run.
 
 Usage: python benchmarks/watermark_audio.py [--seconds 10] [--fp 2000] [--strengths 1,2] [--speed]
+[--payloads N] [--only NAME,...] [--short] [--data DIR]
+(--payloads N: N payloads per clip, each embedded and attacked afresh, for rows of enough trials to show 99 %;
+the first payload's trials are exactly those of a one-payload run)
 (--speed: only CPU time per call on one 10 s 48 kHz stereo jingle, best of 5, ours beside perth; run it
 with OMP_NUM_THREADS=1 for the one-core figure)
 Skips with a message when ../shared/data/audio, ffmpeg or a peer is absent.
@@ -14,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -272,7 +276,16 @@ def main() -> int:
         "--short", action="store_true", help="20 short espeak-ng lines at their own length (2.2-8.3 s) instead"
     )
     parser.add_argument("--attacks", default=",".join(a for a in ATTACKS if a != "none") + ",mix -10dB")
+    parser.add_argument(
+        "--payloads",
+        type=int,
+        default=1,
+        help="payloads per clip, each embedded and attacked afresh (rows then count trials; misses listed per clip)",
+    )
+    parser.add_argument("--only", default="", help="comma-separated substrings: only the clips whose name has one")
     args = parser.parse_args()
+    if not 1 <= args.payloads <= 100:
+        parser.error("--payloads must be 1-100")
     if (missing := skip_reason()) is not None:
         print(f"skipped: {missing}")
         return 0
@@ -292,6 +305,8 @@ def main() -> int:
         else:
             clips = [(p.stem, *load(p)) for p in files] + ([] if args.data else tts_clips(Path(tmpdir)))
             clips = [(name, loop_to(x, rate, args.seconds), rate) for name, x, rate in clips]
+    if args.only:
+        clips = [c for c in clips if any(part in c[0] for part in args.only.split(","))]
     mixer_source = load(DATA / "c2pa-rs_sample1.mp3") if (DATA / "c2pa-rs_sample1.mp3").exists() else None
     attacks = dict(ATTACKS)
     if mixer_source is not None:
@@ -321,8 +336,18 @@ def main() -> int:
     n_detect = dict.fromkeys(cols, 0)
     audio_seconds = 0.0
     refused: list[str] = []
-    for i, (name, x, rate) in enumerate([] if args.fp_only else clips):
-        payload = Payload(producer=7, serial=int(rng.integers(0, 2**44)))
+    refused_names: set[str] = set()
+    misses: Counter[tuple[str, str]] = Counter()  # (clip, attack) -> trials whose payload ours did not return
+    trials: list[tuple[int, int, tuple[str, np.ndarray, int]]] = [
+        (i, j, clip) for i, clip in enumerate(clips) for j in range(args.payloads)
+    ]
+    for i, j, (name, x, rate) in trials if not args.fp_only else []:
+        if name in refused_names:
+            continue
+        # further payloads come from their own generator, so the first payload and the false-positive clips
+        # are those of a one-payload run
+        draw = rng if j == 0 else np.random.default_rng((2026, i, j))
+        payload = Payload(producer=7, serial=int(draw.integers(0, 2**44)))
         speech = is_speech(name)
         marked = {}
         carried: dict[str, Payload | None] = {}  # None: our column fell back on the presence-only mark
@@ -341,18 +366,19 @@ def main() -> int:
                 t_embed[col] += time.perf_counter() - t0
         except CapacityTooLow as exc:
             refused.append(f"{name}: {exc}")
+            refused_names.add(name)
             print(f"[{i + 1}/{len(clips)}] {name} refused at embed: {exc}", file=sys.stderr, flush=True)
             continue
         audio_seconds += x.shape[0] / rate
         first = next(iter(carried))
         carried["perth"] = carried[first]
-        if carried[first] is None:
+        if carried[first] is None and name not in fallback_names:
             fallback_names.append(name)
         for col in cols:
             y = marked[col]
             pesq = pesq_score(x, y, rate) if speech else None
             quality[col].append((seg_snr(x, y, rate), pesq, visqol_score(x, y, rate)))
-            seed = 1000 * i
+            seed = 1000 * i + 100_000 * j  # j = 0: the draws of a one-payload run
             table = hits if carried[col] is not None else fallback_hits
             for attack in names:
                 try:
@@ -366,8 +392,11 @@ def main() -> int:
                 t_detect[col] += time.perf_counter() - t0
                 n_detect[col] += 1
                 table[col][attack].append(ok)
+                if col == cols[0] and carried[col] is not None and not ok:
+                    misses[name, attack] += 1
         snrs = " ".join(f"{c}: {quality[c][-1][0]:.1f} dB" for c in cols)
-        print(f"[{i + 1}/{len(clips)}] {name} {snrs}", file=sys.stderr, flush=True)
+        trial = f" payload {j + 1}/{args.payloads}" if args.payloads > 1 else ""
+        print(f"[{i + 1}/{len(clips)}] {name}{trial} {snrs}", file=sys.stderr, flush=True)
 
     if not args.fp_only:
         accepted = len(clips) - len(refused)
@@ -387,9 +416,16 @@ def main() -> int:
         heads += ["perth present", "ratio ours/perth present"] if "perth" in cols else []
         print("| attack | " + " | ".join(heads) + " |")
         print("|---|" + "---|" * len(heads))
+
+        def share(found: list[bool]) -> str:
+            """A row's rate; with several payloads per clip also the trial count, to show what 99 % rests on."""
+            if not found:
+                return "n/a"
+            return f"{np.mean(found):.2f}" + (f" ({sum(found)}/{len(found)})" if args.payloads > 1 else "")
+
         for attack in names:
-            cells = [f"{np.mean(hits[c][attack]):.2f}" if hits[c][attack] else "n/a" for c in ours]
-            cells += [f"{np.mean(presence[c][attack]) if presence[c][attack] else 0:.2f}" for c in ours]
+            cells = [share(hits[c][attack]) for c in ours]
+            cells += [share(presence[c][attack]) for c in ours]
             if "perth" in cols:
                 ref = float(np.mean(hits["perth"][attack])) if hits["perth"][attack] else 0.0
                 mine = float(np.mean(presence[ours[0]][attack])) if presence[ours[0]][attack] else 0.0
@@ -400,8 +436,11 @@ def main() -> int:
             print("| attack | " + " | ".join(f"{c} present" for c in cols) + " |")
             print("|---|" + "---|" * len(cols))
             for attack in names:
-                rates = [np.mean(fallback_hits[c][attack]) if fallback_hits[c][attack] else float("nan") for c in cols]
-                print(f"| {attack} | " + " | ".join(f"{r:.2f}" for r in rates) + " |")
+                print(f"| {attack} | " + " | ".join(share(fallback_hits[c][attack]) for c in cols) + " |")
+        if misses:
+            print(f"\n{cols[0]} payload misses, clip: attack (trials missed of {args.payloads})")
+            for missed in dict.fromkeys(name for name, _ in misses):
+                print(f"  {missed}: " + ", ".join(f"{a} {k}" for (n, a), k in misses.items() if n == missed))
         snr_row = [f"{np.mean([q[0] for q in quality[c]]):.1f} (min {min(q[0] for q in quality[c]):.1f})" for c in cols]
         print("\nquality and speed (columns: " + ", ".join(cols) + ")")
         print("| segmental SNR dB | " + " | ".join(snr_row) + " |")
