@@ -119,7 +119,10 @@ def tilted_steps(cell_power: FloatArray, budget: FloatArray, cap: float, tilt: f
 
 def cumulative(energy: FloatArray) -> FloatArray:
     """Cumulative sum over frames with a leading zero row, for fractional slot sums."""
-    return np.concatenate([np.zeros((1, energy.shape[1])), np.cumsum(energy, axis=0)])
+    out = np.empty((energy.shape[0] + 1, energy.shape[1]))
+    out[0] = 0.0
+    np.cumsum(energy, axis=0, out=out[1:])  # in place: concatenating a copy took as long as the sum
+    return out
 
 
 def slot_energies(cum: FloatArray, start: float, frames_per_slot: float) -> FloatArray:
@@ -225,8 +228,14 @@ def noise_level(fine_energy: FloatArray) -> FloatArray:
     """Per-band noise level of one cell (1 x bands) from fine-frame band energies (a function of the audio only)."""
     if fine_energy.shape[0] < 2:
         return np.zeros((1, fine_energy.shape[1]))
-    level = np.percentile(fine_energy, NOISE_PERCENTILE, axis=0, keepdims=True) * FINE_PER_SLOT
-    return np.asarray(level, dtype=np.float64)
+    # np.percentile's linear interpolation between the two order statistics around the rank, on one
+    # partition: it is called for every searched scale, and np.percentile took twice as long
+    rank = NOISE_PERCENTILE / 100.0 * (fine_energy.shape[0] - 1)
+    below = int(rank)
+    above = min(below + 1, fine_energy.shape[0] - 1)
+    part = np.partition(fine_energy, (below, above), axis=0)
+    level = part[below] + (rank - below) * (part[above] - part[below])
+    return np.asarray(level[None, :] * FINE_PER_SLOT, dtype=np.float64)
 
 
 def reliability(energy: FloatArray, noise: FloatArray) -> FloatArray:
