@@ -129,6 +129,8 @@ ATTACKS: dict[str, Attack] = {
     "tempo 1.05": lambda x, r, g: ffilter(x, r, "atempo=1.05"),
     "pitch 0.95": lambda x, r, g: _pitch(x, r, 0.95),
     "pitch 1.05": lambda x, r, g: _pitch(x, r, 1.05),
+    "pitch 0.8": lambda x, r, g: _pitch(x, r, 0.8),  # about four semitones down, a voice changer's larger shifts
+    "pitch 1.25": lambda x, r, g: _pitch(x, r, 1.25),
     "noise 20dB": lambda x, r, g: _noise(x, r, g, 20.0),
     "lowpass 4k": lambda x, r, g: _butter(x, r, 4000.0, "lowpass"),
     "highpass 300": lambda x, r, g: _butter(x, r, 300.0, "highpass"),

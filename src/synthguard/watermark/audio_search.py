@@ -20,7 +20,11 @@ from synthguard.watermark.audio_layout import PERIOD_SLOTS, FloatArray, Layout, 
 TIME_SCALES = tuple(1.0 + 0.01 * k for k in range(-6, 7))
 
 
-PITCH_SCALES = tuple(1.0 + 0.01 * k for k in range(-12, 13) if k != 0)  # frequency scales screened, time axis kept
+# frequency scales screened, time axis kept: 0.79-1.26, four semitones either way
+PITCH_SCALES = tuple(1.0 + 0.01 * k for k in range(-21, 27) if k != 0)
+
+
+PITCH_FINALISTS = 2  # the best screens, if they beat every tempo and speed alignment, are evaluated in full
 
 
 REFINE_STEPS = (-0.005, -0.0025, 0.0025, 0.005)
@@ -180,12 +184,16 @@ def search(mono16: FloatArray, lay: Layout, up: Layout, presence: tuple[Layout, 
             s = top.scale + ds
             if (cand := evaluate(s, 1.0 / s if speed else 1.0)) is not None:
                 found.append(cand)
-    # A pitch shift (frequency scaled, time kept) is screened cheaply; only a screen that beats every
-    # tempo and speed alignment, measured the same cheap way, is searched in full with its refinements.
-    pitch = max(((screen(s), s) for s in PITCH_SCALES), default=(-math.inf, 1.0))
-    if pitch[0] > screen_bar:
-        for ds in (0.0, *REFINE_STEPS):
-            if (cand := evaluate(1.0, pitch[1] + ds)) is not None:
+    # A pitch shift (frequency scaled, time kept) is screened cheaply; only screens that beat every tempo
+    # and speed alignment, measured the same cheap way, are evaluated in full, and the better of those is
+    # refined. Two finalists, not one: on music shifted down, a spurious screen far off ties the true one.
+    screened = sorted(((screen(s), s) for s in PITCH_SCALES), reverse=True)[:PITCH_FINALISTS]
+    finalists = [cand for z, s in screened if z > screen_bar and (cand := evaluate(1.0, s)) is not None]
+    if finalists:
+        found.extend(finalists)
+        best = max(finalists, key=lambda c: c.z).freq_scale
+        for ds in REFINE_STEPS:
+            if (cand := evaluate(1.0, best + ds)) is not None:
                 found.append(cand)
     found.sort(key=lambda c: -c.z)
     return Searched(found, SEARCH_HYPOTHESES, presence_z, SEARCH_HYPOTHESES)
