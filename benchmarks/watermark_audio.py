@@ -282,7 +282,9 @@ def main() -> int:
         default=1,
         help="payloads per clip, each embedded and attacked afresh (rows then count trials; misses listed per clip)",
     )
-    parser.add_argument("--only", default="", help="comma-separated substrings: only the clips whose name has one")
+    parser.add_argument(
+        "--only", default="", help="comma-separated substrings: only the clips whose file name (or tts-...) has one"
+    )
     args = parser.parse_args()
     if not 1 <= args.payloads <= 100:
         parser.error("--payloads must be 1-100")
@@ -303,7 +305,7 @@ def main() -> int:
         if args.short:  # a TTS service's typical output: one line, not looped
             clips = [(f"short-{n[4:]}", x, r) for n, x, r in tts_clips(Path(tmpdir), SHORT_TTS)]
         else:
-            clips = [(p.stem, *load(p)) for p in files] + ([] if args.data else tts_clips(Path(tmpdir)))
+            clips = [(p.name, *load(p)) for p in files] + ([] if args.data else tts_clips(Path(tmpdir)))
             clips = [(name, loop_to(x, rate, args.seconds), rate) for name, x, rate in clips]
     if args.only:
         clips = [c for c in clips if any(part in c[0] for part in args.only.split(","))]

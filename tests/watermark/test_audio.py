@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from synthguard.errors import CapacityTooLow, InputError
+from synthguard.watermark import audio_dsp as dsp
 from synthguard.watermark import audio_search
 from synthguard.watermark.audio import Detection, detect_audio, embed_audio
-from synthguard.watermark.audio_layout import PERIOD_SLOTS, low_layout, upper_layout
+from synthguard.watermark.audio_layout import PERIOD_SLOTS, band_rows, band_weights, low_layout, upper_layout
 from synthguard.watermark.payload import Payload
 
 KEY = b"audio-test-key-0123456789abcdef"
@@ -246,6 +247,17 @@ def test_long_clip_marked_only_at_its_end_still_decodes() -> None:
     found = detect_audio(clip, rate, KEY)
     assert found.payload == PAYLOAD
     assert found.where is not None and found.where[0] >= 29.0
+
+
+@pytest.mark.parametrize("freq_scale", [0.79, 0.94, 1.0, 1.0625, 1.265])
+@pytest.mark.parametrize("first_bin", [dsp.FIRST_BIN, dsp.UPPER_FIRST_BIN])
+def test_band_rows_drop_only_zero_rows_and_fit_the_spectrum(freq_scale: float, first_bin: int) -> None:
+    full = band_weights(freq_scale, first_bin)
+    lo, hi, rows = band_rows(freq_scale, first_bin)
+    assert np.all(full[:lo] == 0) and np.all(full[hi:] == 0) and np.array_equal(full[lo:hi], rows)
+    if first_bin == dsp.FIRST_BIN:  # the search's widest pitch scale still fits the bins it computes
+        assert full.shape[0] == dsp.LOW_BINS and np.allclose(full.sum(axis=0), 1.0)
+    assert hi <= dsp.N_FFT // 2 + 1
 
 
 def test_search_evaluates_each_scale_once(marked: tuple[np.ndarray, np.ndarray]) -> None:

@@ -100,5 +100,14 @@ def band_weights(freq_scale: float, first_bin: int = dsp.FIRST_BIN) -> FloatArra
     return dsp.band_matrix(freq_scale, first_bin)
 
 
+@lru_cache(maxsize=128)
+def band_rows(freq_scale: float, first_bin: int = dsp.FIRST_BIN) -> tuple[int, int, FloatArray]:
+    """The bins [lo, hi) that band_weights actually uses, and its rows for them (the rest are zero)."""
+    matrix = band_weights(freq_scale, first_bin)
+    used = np.flatnonzero(matrix.any(axis=1))
+    lo, hi = int(used[0]), int(used[-1]) + 1
+    return lo, hi, np.ascontiguousarray(matrix[lo:hi])
+
+
 def whole_periods(cells: FloatArray) -> FloatArray:
     return np.pad(cells, ((0, (-cells.shape[0]) % PERIOD_SLOTS), (0, 0)))

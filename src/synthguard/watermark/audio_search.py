@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from synthguard.watermark import audio_dsp as dsp
-from synthguard.watermark.audio_layout import PERIOD_SLOTS, FloatArray, Layout, band_weights, whole_periods
+from synthguard.watermark.audio_layout import PERIOD_SLOTS, FloatArray, Layout, band_rows, whole_periods
 
 TIME_SCALES = tuple(1.0 + 0.01 * k for k in range(-6, 7))
 
@@ -25,6 +25,11 @@ PITCH_SCALES = tuple(1.0 + 0.01 * k for k in range(-21, 27) if k != 0)
 
 
 PITCH_FINALISTS = 2  # the best screens, if they beat every tempo and speed alignment, are evaluated in full
+
+
+# sub-cell phases the pitch screen scores: with phase 0 alone a shift that also delayed the audio by half a
+# cell (a voice changer's time stretch does) screened at noise level
+SCREEN_PHASES = (0, 2)
 
 
 REFINE_STEPS = (-0.005, -0.0025, 0.0025, 0.005)
@@ -50,9 +55,10 @@ def possible_scale_pairs() -> frozenset[tuple[float, float]]:
 
 # Alignments the p-value's union bound counts per searched segment, for the payload's sync and again for
 # the presence mark: every possible full evaluation (sub-cell phases x period offsets x 2 statistics) and
-# the pitch screen (one phase, period offsets, one statistic).
+# the pitch screen (its phases, period offsets, one statistic).
 SEARCH_HYPOTHESES = (
-    len(possible_scale_pairs()) * dsp.FINE_PER_SLOT * PERIOD_SLOTS * 2 + len(PITCH_SCALES) * PERIOD_SLOTS
+    len(possible_scale_pairs()) * dsp.FINE_PER_SLOT * PERIOD_SLOTS * 2
+    + len(PITCH_SCALES) * len(SCREEN_PHASES) * PERIOD_SLOTS
 )
 
 
@@ -91,7 +97,8 @@ def search(mono16: FloatArray, lay: Layout, up: Layout, presence: tuple[Layout, 
     bands = ((power[:, : dsp.LOW_BINS], dsp.FIRST_BIN, lay), (power, dsp.UPPER_FIRST_BIN, up))
     mixes = []
     for band_power, first, _ in bands:  # the prediction mix is a per-clip, per-band choice
-        plain = dsp.slot_energies(dsp.cumulative(band_power @ band_weights(1.0, first)), 0.0, dsp.FINE_PER_SLOT)
+        lo, hi, rows = band_rows(1.0, first)
+        plain = dsp.slot_energies(dsp.cumulative(band_power[:, lo:hi] @ rows), 0.0, dsp.FINE_PER_SLOT)
         mixes.append(dsp.choose_mix(plain, dsp.energy_floor(plain)))
     cache: dict[tuple[float, int], tuple[FloatArray, float, FloatArray]] = {}
     found: list[Candidate] = []
@@ -100,7 +107,8 @@ def search(mono16: FloatArray, lay: Layout, up: Layout, presence: tuple[Layout, 
 
     def features(k: int, scale: float, fs: float, phase: int) -> FloatArray:
         if (fs, k) not in cache:
-            energy = bands[k][0] @ band_weights(fs, bands[k][1])
+            lo, hi, rows = band_rows(fs, bands[k][1])  # the upper band's matrix is mostly zero rows
+            energy = bands[k][0][:, lo:hi] @ rows
             cache[fs, k] = (
                 dsp.cumulative(energy),
                 dsp.energy_floor(energy * dsp.FINE_PER_SLOT),
@@ -149,7 +157,7 @@ def search(mono16: FloatArray, lay: Layout, up: Layout, presence: tuple[Layout, 
             pz = scores(*folded, presence) if presence is not None else z[:0]
             if pz.size:
                 presence_z = max(presence_z, float(np.max(pz)))
-            if phase == 0:  # what the pitch screen measures: phase 0, low band alone
+            if phase in SCREEN_PHASES:  # what the pitch screen measures: these phases, low band alone
                 screen_bar = max(
                     screen_bar, float(np.max(z[:PERIOD_SLOTS])), float(np.max(pz[:PERIOD_SLOTS], initial=-math.inf))
                 )
@@ -159,18 +167,20 @@ def search(mono16: FloatArray, lay: Layout, up: Layout, presence: tuple[Layout, 
         return best
 
     def screen(freq_scale: float) -> float:
-        """A pitch hypothesis at sub-cell phase 0 on the low band alone: its best sync or presence z."""
+        """A pitch hypothesis at the screen's sub-cell phases on the low band alone: its best sync or presence z."""
         nonlocal presence_z
-        low = features(0, 1.0, round(freq_scale, 6), 0)
-        if low.shape[0] == 0:
-            return -math.inf
-        folded = spectra(whole_periods(low))
-        num, den = correlate(folded, lay)
-        best = float(np.max(num / np.sqrt(den)))
-        if presence is not None:
-            num, den = correlate(folded, presence[0])
-            own = float(np.max(num / np.sqrt(den)))
-            presence_z, best = max(presence_z, own), max(best, own)
+        best = -math.inf
+        for phase in SCREEN_PHASES:
+            low = features(0, 1.0, round(freq_scale, 6), phase)
+            if low.shape[0] == 0:
+                continue
+            folded = spectra(whole_periods(low))
+            num, den = correlate(folded, lay)
+            best = max(best, float(np.max(num / np.sqrt(den))))
+            if presence is not None:
+                num, den = correlate(folded, presence[0])
+                own = float(np.max(num / np.sqrt(den)))
+                presence_z, best = max(presence_z, own), max(best, own)
         return best
 
     for s in TIME_SCALES:
