@@ -131,6 +131,7 @@ ATTACKS: dict[str, Attack] = {
     "pitch 1.05": lambda x, r, g: _pitch(x, r, 1.05),
     "pitch 0.8": lambda x, r, g: _pitch(x, r, 0.8),  # about four semitones down, a voice changer's larger shifts
     "pitch 1.25": lambda x, r, g: _pitch(x, r, 1.25),
+    "pitch random": lambda x, r, g: _pitch(x, r, float(g.uniform(0.79, 1.26))),  # not in the default list
     "noise 20dB": lambda x, r, g: _noise(x, r, g, 20.0),
     "lowpass 4k": lambda x, r, g: _butter(x, r, 4000.0, "lowpass"),
     "highpass 300": lambda x, r, g: _butter(x, r, 300.0, "highpass"),
@@ -139,6 +140,17 @@ ATTACKS: dict[str, Attack] = {
     "excerpt 3s": lambda x, r, g: _excerpt(x, r, g, 3.0),
     "echo 120ms": lambda x, r, g: _echo(x, r),
 }
+
+
+def chain_attacks(steps: list[Attack]) -> Attack:
+    """One attack that runs steps in order, each on the previous one's output, with the same generator."""
+
+    def run(x: npt.NDArray[np.float32], rate: int, g: np.random.Generator) -> Audio:
+        for step in steps:
+            x, rate = step(x, rate, g)
+        return x, rate
+
+    return run
 
 
 def loop_to(x: npt.NDArray[np.float32], rate: int, seconds: float) -> npt.NDArray[np.float32]:

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from audio_attacks import ATTACKS, AUDIO_SUFFIXES, have_ffmpeg, load, loop_to, make_mixer
+from audio_attacks import ATTACKS, AUDIO_SUFFIXES, chain_attacks, have_ffmpeg, load, loop_to, make_mixer
 from synthguard.errors import CapacityTooLow
 from synthguard.watermark.audio import detect_audio, embed_audio, embed_audio_presence
 from synthguard.watermark.payload import Payload
@@ -275,7 +275,11 @@ def main() -> int:
     parser.add_argument(
         "--short", action="store_true", help="20 short espeak-ng lines at their own length (2.2-8.3 s) instead"
     )
-    parser.add_argument("--attacks", default=",".join(a for a in ATTACKS if a != "none") + ",mix -10dB")
+    parser.add_argument(
+        "--attacks",
+        default=",".join(a for a in ATTACKS if a not in ("none", "pitch random")) + ",mix -10dB",
+        help="comma-separated attack names; A+B runs A then B (e.g. 'pitch random+opus 32k')",
+    )
     parser.add_argument(
         "--payloads",
         type=int,
@@ -313,6 +317,13 @@ def main() -> int:
     attacks = dict(ATTACKS)
     if mixer_source is not None:
         attacks["mix -10dB"] = make_mixer(*mixer_source)
+    for chain in (a for a in args.attacks.split(",") if "+" in a):  # "A+B": attack A, then B on its output
+        steps = [attacks[part] for part in chain.split("+") if part in attacks]
+        if len(steps) == chain.count("+") + 1:
+            attacks[chain] = chain_attacks(steps)
+    unknown = [a for a in args.attacks.split(",") if a not in attacks and a != "mix -10dB"]  # mix: needs the music
+    if unknown:
+        parser.error(f"unknown attacks: {', '.join(unknown)} (known: {', '.join(attacks)})")
     names = ["none", *[a for a in args.attacks.split(",") if a in attacks and a != "none"]]
     perth = None if args.no_perth else perth_model()
 
