@@ -23,7 +23,16 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from audio_attacks import ATTACKS, AUDIO_SUFFIXES, chain_attacks, have_ffmpeg, load, loop_to, make_mixer
+from audio_attacks import (
+    ATTACKS,
+    AUDIO_SUFFIXES,
+    DEFAULT_ATTACKS,
+    chain_attacks,
+    have_ffmpeg,
+    load,
+    loop_to,
+    make_mixer,
+)
 from synthguard.errors import CapacityTooLow
 from synthguard.watermark.audio import detect_audio, embed_audio, embed_audio_presence
 from synthguard.watermark.payload import Payload
@@ -277,7 +286,7 @@ def main() -> int:
     )
     parser.add_argument(
         "--attacks",
-        default=",".join(a for a in ATTACKS if a not in ("none", "pitch random")) + ",mix -10dB",
+        default=DEFAULT_ATTACKS,
         help="comma-separated attack names; A+B runs A then B (e.g. 'pitch random+opus 32k')",
     )
     parser.add_argument(

@@ -33,7 +33,7 @@ import numpy as np
 from scipy.signal import resample_poly
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from audio_attacks import ATTACKS, AUDIO_SUFFIXES, load, loop_to, make_mixer
+from audio_attacks import ATTACKS, AUDIO_SUFFIXES, DEFAULT_ATTACKS, load, loop_to, make_mixer
 from synthguard.errors import CapacityTooLow
 from synthguard.watermark.audio import detect_audio, embed_audio_or_presence
 from synthguard.watermark.payload import Payload
@@ -103,9 +103,7 @@ def main() -> int:
         "--short", action="store_true", help="20 short espeak-ng lines at their own length (2.2-8.3 s) instead"
     )
     parser.add_argument("--tolerances", default="6,10", help="AWARE's tolerance_db, one column each")
-    parser.add_argument(
-        "--attacks", default=",".join(a for a in ATTACKS if a not in ("none", "pitch random")) + ",mix -10dB"
-    )
+    parser.add_argument("--attacks", default=DEFAULT_ATTACKS)
     args = parser.parse_args()
     if (missing := skip_reason()) is not None:
         print(f"skipped: {missing}")
