@@ -131,6 +131,9 @@ def slot_energies(cum: FloatArray, start: float, frames_per_slot: float) -> Floa
     n_slots = int(np.floor((total - start) / frames_per_slot))
     if n_slots <= 0:
         return np.zeros((0, cum.shape[1]))
+    if float(start).is_integer() and float(frames_per_slot).is_integer():  # whole frames: no interpolation
+        first, step = int(start), int(frames_per_slot)
+        return np.asarray(np.diff(cum[first : first + step * n_slots + 1 : step], axis=0), dtype=np.float64)
     edges = start + frames_per_slot * np.arange(n_slots + 1)
     idx = np.clip(np.floor(edges).astype(np.int64), 0, total - 1)
     frac = (edges - idx)[:, None]
@@ -149,16 +152,29 @@ def raw_residuals(energy: FloatArray, floor: float, mix: float) -> FloatArray:
     if energy.shape[0] < 2:
         return np.zeros_like(energy)
     log_e = np.log(energy + floor)
-    rows = np.concatenate([log_e[:1], log_e, log_e[-1:]], axis=0)  # edges repeat their nearest cell
-    cols = np.concatenate([log_e[:, :1], log_e, log_e[:, -1:]], axis=1)
-    in_time = 0.5 * (rows[:-2] + rows[2:])
-    in_band = 0.5 * (cols[:, :-2] + cols[:, 2:])
-    return np.asarray(log_e - mix * in_time - (1.0 - mix) * in_band, dtype=np.float64)
+    # the neighbours' means without padded copies; edges repeat their nearest cell (same arithmetic as padding)
+    out = np.empty_like(log_e)
+    np.add(log_e[:-2], log_e[2:], out=out[1:-1])
+    np.add(log_e[0], log_e[1], out=out[0])
+    np.add(log_e[-2], log_e[-1], out=out[-1])
+    out *= 0.5 * mix  # the same rounding as halving first: a product with 0.5 is exact
+    np.subtract(log_e, out, out=out)
+    in_band = np.empty_like(log_e)
+    np.add(log_e[:, :-2], log_e[:, 2:], out=in_band[:, 1:-1])
+    np.add(log_e[:, 0], log_e[:, 1], out=in_band[:, 0])
+    np.add(log_e[:, -2], log_e[:, -1], out=in_band[:, -1])
+    in_band *= 0.5 * (1.0 - mix)
+    out -= in_band
+    return out
 
 
 def residuals(energy: FloatArray, floor: float, mix: float) -> FloatArray:
     """Soft-limited residuals (CLIP * tanh(r / CLIP)): the detector's per-cell feature."""
-    return np.asarray(CLIP * np.tanh(raw_residuals(energy, floor, mix) / CLIP), dtype=np.float64)
+    r = raw_residuals(energy, floor, mix)
+    r /= CLIP
+    np.tanh(r, out=r)
+    r *= CLIP
+    return r
 
 
 def residual_slope(energy: FloatArray, floor: float, mix: float) -> FloatArray:
@@ -229,21 +245,29 @@ def noise_level(fine_energy: FloatArray) -> FloatArray:
     if fine_energy.shape[0] < 2:
         return np.zeros((1, fine_energy.shape[1]))
     # np.percentile's linear interpolation between the two order statistics around the rank, on one
-    # partition: it is called for every searched scale, and np.percentile took twice as long
+    # partition: it is called for every searched scale, and np.percentile took twice as long as a two-kth partition
     rank = NOISE_PERCENTILE / 100.0 * (fine_energy.shape[0] - 1)
     below = int(rank)
     above = min(below + 1, fine_energy.shape[0] - 1)
-    part = np.partition(fine_energy, (below, above), axis=0)
-    level = part[below] + (rank - below) * (part[above] - part[below])
+    # one kth: the order statistic below it is the largest of the partition's lower side (3x faster than two)
+    part = np.partition(fine_energy, above, axis=0)
+    at_above = part[above]
+    at_below = np.max(part[:above], axis=0) if above > below else at_above
+    level = at_below + (rank - below) * (at_above - at_below)
     return np.asarray(level[None, :] * FINE_PER_SLOT, dtype=np.float64)
 
 
 def reliability(energy: FloatArray, noise: FloatArray) -> FloatArray:
     """Per-cell weight E / (E + noise): cells near their band's noise level count less."""
     e = np.maximum(energy, 0.0)  # fractional slot sums of a cumulative sum can come out a hair below zero
-    return np.asarray(e / np.maximum(e + noise, 1e-30), dtype=np.float64)
+    total = e + noise
+    np.maximum(total, 1e-30, out=total)
+    np.divide(e, total, out=e)
+    return e
 
 
 def cell_features(energy: FloatArray, floor: float, mix: float, noise: FloatArray) -> FloatArray:
     """The detector's per-cell feature: soft-limited residual times the reliability weight."""
-    return np.asarray(residuals(energy, floor, mix) * reliability(energy, noise), dtype=np.float64)
+    r = residuals(energy, floor, mix)
+    r *= reliability(energy, noise)
+    return r

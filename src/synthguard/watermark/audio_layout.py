@@ -110,4 +110,9 @@ def band_rows(freq_scale: float, first_bin: int = dsp.FIRST_BIN) -> tuple[int, i
 
 
 def whole_periods(cells: FloatArray) -> FloatArray:
-    return np.pad(cells, ((0, (-cells.shape[0]) % PERIOD_SLOTS), (0, 0)))
+    pad = (-cells.shape[0]) % PERIOD_SLOTS
+    if pad == 0:
+        return cells
+    out = np.zeros((cells.shape[0] + pad, cells.shape[1]))
+    out[: cells.shape[0]] = cells
+    return out

@@ -32,6 +32,10 @@ PITCH_FINALISTS = 2  # the best screens, if they beat every tempo and speed alig
 SCREEN_PHASES = (0, 2)
 
 
+# one band's folded features and their squares, conjugated FFTs along the period axis
+Spectra = tuple[npt.NDArray[np.complex128], npt.NDArray[np.complex128]]
+
+
 REFINE_STEPS = (-0.005, -0.0025, 0.0025, 0.005)
 
 
@@ -118,26 +122,41 @@ def search(mono16: FloatArray, lay: Layout, up: Layout, presence: tuple[Layout, 
         energy = dsp.slot_energies(cum, phase * scale, dsp.FINE_PER_SLOT * scale)
         return dsp.cell_features(energy, floor, mixes[k], noise)
 
-    def spectra(cells: FloatArray) -> tuple[npt.NDArray[np.complex128], npt.NDArray[np.complex128]]:
-        folded = cells.reshape(-1, PERIOD_SLOTS, dsp.N_BANDS).sum(axis=0)
-        return np.conj(np.fft.rfft(folded, axis=0)), np.conj(np.fft.rfft(folded**2, axis=0))
+    def spectra(*cells: FloatArray) -> list[Spectra]:
+        """Each band's folded features and their squares, transformed along the period in one FFT call."""
+        folded = [c.reshape(-1, PERIOD_SLOTS, dsp.N_BANDS).sum(axis=0) for c in cells]
+        spec = np.conj(np.fft.rfft(np.concatenate([part for f in folded for part in (f, f**2)], axis=1), axis=0))
+        n = dsp.N_BANDS
+        return [
+            (spec[:, 2 * i * n : (2 * i + 1) * n], spec[:, (2 * i + 1) * n : (2 * i + 2) * n])
+            for i in range(len(cells))
+        ]
 
     def correlate(
-        folded: tuple[npt.NDArray[np.complex128], npt.NDArray[np.complex128]], layout: Layout
-    ) -> tuple[FloatArray, FloatArray]:
-        num = np.fft.irfft(np.sum(layout.sync_f * folded[0], axis=1), PERIOD_SLOTS)
-        den = np.fft.irfft(np.sum(layout.sync_abs_f * folded[1], axis=1), PERIOD_SLOTS)
-        return num, np.maximum(den, 1e-12)
+        pairs: list[tuple[Spectra, Layout]],
+    ) -> FloatArray:
+        """Numerator and denominator of each (band spectra, layout) pair's sync statistic at every period offset."""
+        sums = [
+            np.sum(layout.sync_f * folded[0], axis=1) if j == 0 else np.sum(layout.sync_abs_f * folded[1], axis=1)
+            for folded, layout in pairs
+            for j in (0, 1)
+        ]
+        out: FloatArray = np.fft.irfft(np.stack(sums, axis=1), PERIOD_SLOTS, axis=0)
+        return out
 
     def scores(
-        low: tuple[npt.NDArray[np.complex128], npt.NDArray[np.complex128]],
-        upper: tuple[npt.NDArray[np.complex128], npt.NDArray[np.complex128]],
-        layouts: tuple[Layout, Layout],
-    ) -> FloatArray:
-        """Every period offset scored on the low band alone, then on both bands."""
-        num_low, den_low = correlate(low, layouts[0])
-        num_up, den_up = correlate(upper, layouts[1])
-        return np.concatenate([num_low / np.sqrt(den_low), (num_low + num_up) / np.sqrt(den_low + den_up)])
+        low: Spectra,
+        upper: Spectra,
+        layout_sets: list[tuple[Layout, Layout]],
+    ) -> list[FloatArray]:
+        """Every period offset scored on the low band alone, then on both bands, for each pair of layouts."""
+        c = correlate([pair for lays in layout_sets for pair in ((low, lays[0]), (upper, lays[1]))])
+        out = []
+        for i in range(len(layout_sets)):
+            num_low, den_low, num_up, den_up = (c[:, 4 * i + j] for j in range(4))
+            den_low, den_up = np.maximum(den_low, 1e-12), np.maximum(den_up, 1e-12)
+            out.append(np.concatenate([num_low / np.sqrt(den_low), (num_low + num_up) / np.sqrt(den_low + den_up)]))
+        return out
 
     def evaluate(scale: float, freq_scale: float) -> Candidate | None:
         """Score every sub-cell phase and period offset at this scale; the best alignment, or None if seen."""
@@ -152,9 +171,9 @@ def search(mono16: FloatArray, lay: Layout, up: Layout, presence: tuple[Layout, 
             if low.shape[0] == 0:
                 continue
             low, upper = whole_periods(low), whole_periods(features(1, scale, fs, phase))
-            folded = spectra(low), spectra(upper)
-            z = scores(*folded, (lay, up))
-            pz = scores(*folded, presence) if presence is not None else z[:0]
+            low_f, upper_f = spectra(low, upper)
+            z, *rest = scores(low_f, upper_f, [(lay, up)] if presence is None else [(lay, up), presence])
+            pz = rest[0] if rest else z[:0]
             if pz.size:
                 presence_z = max(presence_z, float(np.max(pz)))
             if phase in SCREEN_PHASES:  # what the pitch screen measures: these phases, low band alone
@@ -174,12 +193,12 @@ def search(mono16: FloatArray, lay: Layout, up: Layout, presence: tuple[Layout, 
             low = features(0, 1.0, round(freq_scale, 6), phase)
             if low.shape[0] == 0:
                 continue
-            folded = spectra(whole_periods(low))
-            num, den = correlate(folded, lay)
-            best = max(best, float(np.max(num / np.sqrt(den))))
+            (folded,) = spectra(whole_periods(low))
+            c = correlate([(folded, lay)] if presence is None else [(folded, lay), (folded, presence[0])])
+            z = c[:, 0::2] / np.sqrt(np.maximum(c[:, 1::2], 1e-12))
+            best = max(best, float(np.max(z[:, 0])))
             if presence is not None:
-                num, den = correlate(folded, presence[0])
-                own = float(np.max(num / np.sqrt(den)))
+                own = float(np.max(z[:, 1]))
                 presence_z, best = max(presence_z, own), max(best, own)
         return best
 
