@@ -115,6 +115,10 @@ def make_mixer(other: npt.NDArray[np.float32], other_rate: int) -> Attack:
     return mix
 
 
+# a telephone line: 8 kHz mono, 300-3400 Hz
+_PHONE_LINE = ["-ar", "8000", "-ac", "1", "-af", "highpass=f=300,lowpass=f=3400"]
+
+
 ATTACKS: dict[str, Attack] = {
     "none": lambda x, r, g: (x, r),
     "mp3 128k": lambda x, r, g: codec(x, r, ["-c:a", "libmp3lame", "-b:a", "128k"], "mp3"),
@@ -139,12 +143,20 @@ ATTACKS: dict[str, Attack] = {
     "volume +10dB": lambda x, r, g: ((x * 10**0.5).astype(np.float32), r),
     "excerpt 3s": lambda x, r, g: _excerpt(x, r, g, 3.0),
     "echo 120ms": lambda x, r, g: _echo(x, r),
+    # not in the default list: a phone call (the voice-fraud path) and a low-rate speech codec, beyond the goals
+    "phone g711": lambda x, r, g: codec(x, r, [*_PHONE_LINE, "-c:a", "pcm_mulaw"], "wav"),
+    "phone gsm": lambda x, r, g: codec(x, r, [*_PHONE_LINE, "-c:a", "libgsm"], "gsm"),
+    "opus 12k": lambda x, r, g: codec(x, r, ["-ac", "1", "-c:a", "libopus", "-b:a", "12k"], "ogg"),
 }
 
 
-# every attack a benchmark runs unless told otherwise: the random pitch factor is asked for by name, and the
-# mixing attack is built by the benchmark from the shared music
-DEFAULT_ATTACKS = ",".join(a for a in ATTACKS if a not in ("none", "pitch random")) + ",mix -10dB"
+# attacks a benchmark runs only when asked for by name
+EXTRA_ATTACKS = ("pitch random", "phone g711", "phone gsm", "opus 12k")
+
+
+# every other attack a benchmark runs unless told otherwise; the mixing attack is built by the benchmark from
+# the shared music
+DEFAULT_ATTACKS = ",".join(a for a in ATTACKS if a != "none" and a not in EXTRA_ATTACKS) + ",mix -10dB"
 
 
 def chain_attacks(steps: list[Attack]) -> Attack:

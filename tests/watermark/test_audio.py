@@ -274,6 +274,31 @@ def test_search_evaluates_each_scale_once(marked: tuple[np.ndarray, np.ndarray])
 
 
 @pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg command")
+def test_a_settled_search_skips_the_pitch_screen_and_an_unsettled_one_changes_nothing(
+    marked: tuple[np.ndarray, np.ndarray],
+) -> None:
+    from scipy.signal import resample_poly
+
+    _, y = marked
+    shifted = _ffmpeg_filter(y, 44100, "asetrate=46305,aresample=44100,atempo=0.952381")  # pitch +5 %
+    mono16 = resample_poly(shifted.mean(axis=1), 160, 441).astype(np.float64)
+    lay, up = low_layout(KEY), upper_layout(KEY)
+    seen: list[audio_search.Candidate] = []
+    full = audio_search.search(mono16, lay, up)
+    declined = audio_search.search(mono16, lay, up, settle=lambda c: seen.append(c) is not None)
+    settled = audio_search.search(mono16, lay, up, settle=lambda c: True)
+
+    def pitch(c: audio_search.Candidate) -> bool:
+        return c.scale == 1.0 and c.freq_scale != 1.0
+
+    # settle sees the best tempo/speed alignment, once; declining it leaves the search as it was
+    assert len(seen) == 1 and seen[0].z == max(c.z for c in full.cands if not pitch(c))
+    assert [(c.z, c.scale, c.freq_scale) for c in declined.cands] == [(c.z, c.scale, c.freq_scale) for c in full.cands]
+    assert any(pitch(c) for c in full.cands) and not any(pitch(c) for c in settled.cands)
+    assert settled.cands[0].z == seen[0].z and settled.tried == full.tried
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg command")
 def test_a_pitch_shifted_clip_is_searched_in_full_at_its_frequency_scale(marked: tuple[np.ndarray, np.ndarray]) -> None:
     from scipy.signal import resample_poly
 

@@ -30,7 +30,7 @@ from synthguard.watermark.audio_layout import (
     presence_layouts,
     upper_layout,
 )
-from synthguard.watermark.audio_search import Candidate, search
+from synthguard.watermark.audio_search import SEARCH_HYPOTHESES, Candidate, search
 from synthguard.watermark.audio_soft import BandCells, band_powers, feedback_weights, halves, soft_chips
 from synthguard.watermark.payload import Payload, check_key, decode
 
@@ -132,6 +132,24 @@ def _decode_candidate(
     return found, used
 
 
+class _FirstDecode:
+    """Decodes a segment's best tempo/speed alignment before the pitch screen (a marked clip usually ends there)."""
+
+    def __init__(self, lay: Layout, up: Layout, key: bytes, tried: int, budget: int) -> None:
+        self.lay, self.up, self.key, self.tried, self.budget = lay, up, key, tried, budget
+        self.cand: Candidate | None = None
+        self.found: Payload | None = None
+        self.used = 0
+
+    def settle(self, cand: Candidate) -> bool:
+        """Decode cand if its sync already clears the list gate; True when the payload verified."""
+        if self.budget <= 0 or _sync_p(cand.z, self.tried) > LIST_GATE:
+            return False
+        self.cand = cand
+        self.found, self.used = _decode_candidate(cand, 0, self.lay, self.up, self.key, LIST_SIZE, self.budget)
+        return self.found is not None
+
+
 def detect_audio(samples: npt.ArrayLike, sample_rate: int, key: bytes) -> Detection:
     """Look for the keyed audio watermark; decodes the payload when its keyed tag verifies."""
     key = check_key(key)
@@ -144,18 +162,23 @@ def detect_audio(samples: npt.ArrayLike, sample_rate: int, key: bytes) -> Detect
     presence_where: tuple[float, float] | None = None
     segments = _segments(mono16.size)
     for k, (start, end) in enumerate(segments):
-        cands, n, pz, pn = search(mono16[start:end], lay, up, presence)
-        tried, presence_tried = tried + n, presence_tried + pn
+        # every segment gets its share of the decodes: a long clip's later segments are not starved
+        budget = decodes + (MAX_DECODES - decodes) // (len(segments) - k)
+        first = _FirstDecode(lay, up, key, tried + SEARCH_HYPOTHESES, budget - decodes)
+        cands, n, pz, pn = search(mono16[start:end], lay, up, presence, first.settle)
+        tried, presence_tried, decodes = tried + n, presence_tried + pn, decodes + first.used
         where = (start / dsp.WORK_RATE, min(end, mono16.size) / dsp.WORK_RATE)
+        if first.found is not None and first.cand is not None:
+            return Detection(True, min(_tag_p(), _sync_p(first.cand.z, tried)), first.found, where)
         if cands and cands[0].z > best_z:
             best_z, best_where = cands[0].z, where
         if pz > best_pz:
             best_pz, presence_where = pz, where
-        # every segment gets its share of the decodes: a long clip's later segments are not starved
-        budget = decodes + (MAX_DECODES - decodes) // (len(segments) - k)
         for rank, cand in enumerate(cands[:CANDIDATES_PER_SEGMENT]):
             if decodes >= budget:
                 break
+            if cand is first.cand:  # decoded already, before the pitch screen
+                continue
             frames = LIST_SIZE if _sync_p(cand.z, tried) <= LIST_GATE else 1
             found, used = _decode_candidate(cand, rank, lay, up, key, frames, budget - decodes)
             decodes += used

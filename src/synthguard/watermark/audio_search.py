@@ -8,6 +8,7 @@ docs/watermark-audio.md (design step 6 and "p-value").
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -88,8 +89,17 @@ class Searched(NamedTuple):
     presence_tried: int
 
 
-def search(mono16: FloatArray, lay: Layout, up: Layout, presence: tuple[Layout, Layout] | None = None) -> Searched:
+def search(
+    mono16: FloatArray,
+    lay: Layout,
+    up: Layout,
+    presence: tuple[Layout, Layout] | None = None,
+    settle: Callable[[Candidate], bool] | None = None,
+) -> Searched:
     """Best alignment per evaluated time/frequency scale, the hypotheses counted, and the presence mark.
+
+    settle, if given, sees the best tempo/speed alignment before pitch shifts are screened; when it returns
+    True (the caller decoded the payload there) the search stops, and the presence statistic is partial.
 
     Each alignment is scored twice, on the low band's sync cells alone and on both bands' together: the
     first serves audio whose upper band was cut or never marked, the second audio whose low band is
@@ -213,6 +223,9 @@ def search(mono16: FloatArray, lay: Layout, up: Layout, presence: tuple[Layout, 
             s = top.scale + ds
             if (cand := evaluate(s, 1.0 / s if speed else 1.0)) is not None:
                 found.append(cand)
+    found.sort(key=lambda c: -c.z)
+    if settle is not None and found and settle(found[0]):
+        return Searched(found, SEARCH_HYPOTHESES, presence_z, SEARCH_HYPOTHESES)
     # A pitch shift (frequency scaled, time kept) is screened cheaply; only screens that beat every tempo
     # and speed alignment, measured the same cheap way, are evaluated in full, and the better of those is
     # refined. Two finalists, not one: on music shifted down, a spurious screen far off ties the true one.
