@@ -146,12 +146,13 @@ ATTACKS: dict[str, Attack] = {
     # not in the default list: a phone call (the voice-fraud path) and a low-rate speech codec, beyond the goals
     "phone g711": lambda x, r, g: codec(x, r, [*_PHONE_LINE, "-c:a", "pcm_mulaw"], "wav"),
     "phone gsm": lambda x, r, g: codec(x, r, [*_PHONE_LINE, "-c:a", "libgsm"], "gsm"),
+    "phone g722": lambda x, r, g: codec(x, r, ["-ar", "16000", "-ac", "1", "-c:a", "g722"], "g722"),  # HD voice
     "opus 12k": lambda x, r, g: codec(x, r, ["-ac", "1", "-c:a", "libopus", "-b:a", "12k"], "ogg"),
 }
 
 
 # attacks a benchmark runs only when asked for by name
-EXTRA_ATTACKS = ("pitch random", "phone g711", "phone gsm", "opus 12k")
+EXTRA_ATTACKS = ("pitch random", "phone g711", "phone gsm", "phone g722", "opus 12k")
 
 
 # every other attack a benchmark runs unless told otherwise; the mixing attack is built by the benchmark from

@@ -146,11 +146,9 @@ def search(
         pairs: list[tuple[Spectra, Layout]],
     ) -> FloatArray:
         """Numerator and denominator of each (band spectra, layout) pair's sync statistic at every period offset."""
-        sums = [
-            np.sum(layout.sync_f * folded[0], axis=1) if j == 0 else np.sum(layout.sync_abs_f * folded[1], axis=1)
-            for folded, layout in pairs
-            for j in (0, 1)
-        ]
+        sums = []
+        for (spec, spec_sq), layout in pairs:
+            sums += [np.sum(layout.sync_f * spec, axis=1), np.sum(layout.sync_abs_f * spec_sq, axis=1)]
         out: FloatArray = np.fft.irfft(np.stack(sums, axis=1), PERIOD_SLOTS, axis=0)
         return out
 
