@@ -244,12 +244,12 @@ def noise_level(fine_energy: FloatArray) -> FloatArray:
     """Per-band noise level of one cell (1 x bands) from fine-frame band energies (a function of the audio only)."""
     if fine_energy.shape[0] < 2:
         return np.zeros((1, fine_energy.shape[1]))
-    # np.percentile's linear interpolation between the two order statistics around the rank, on one
-    # partition: it is called for every searched scale, and np.percentile took twice as long as a two-kth partition
+    # np.percentile's linear interpolation between the order statistics around the rank, from one single-kth
+    # partition (the statistic below is the largest of its lower side): it runs for every searched scale,
+    # and this is about 3.5x faster than np.percentile
     rank = NOISE_PERCENTILE / 100.0 * (fine_energy.shape[0] - 1)
     below = int(rank)
     above = min(below + 1, fine_energy.shape[0] - 1)
-    # one kth: the order statistic below it is the largest of the partition's lower side (3x faster than two)
     part = np.partition(fine_energy, above, axis=0)
     at_above = part[above]
     at_below = np.max(part[:above], axis=0) if above > below else at_above

@@ -110,6 +110,7 @@ def band_rows(freq_scale: float, first_bin: int = dsp.FIRST_BIN) -> tuple[int, i
 
 
 def whole_periods(cells: FloatArray) -> FloatArray:
+    """cells padded with zero rows to whole periods (cells itself when no row is missing; do not modify it)."""
     pad = (-cells.shape[0]) % PERIOD_SLOTS
     if pad == 0:
         return cells
